@@ -1,0 +1,72 @@
+"""The ``morphstudio`` command line.
+
+Each subcommand lives in its own module under :mod:`morphstudio.commands` and exposes
+``register(subparsers) -> None``, which adds an ``argparse`` parser whose default ``func(args) -> int`` runs it.
+Modules are imported only when the CLI is built, so ``morphstudio --help`` stays quick.
+
+User mistakes raise :class:`morphstudio.errors.MorphError`; they are printed as one ``error:`` line (plus an
+optional hint) and exit with status 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from morphstudio.errors import MorphError
+
+# Order is the order shown in --help.
+COMMAND_MODULES: tuple[str, ...] = (
+    "render",
+    "validate",
+    "preview",
+    "inspect",
+    "convert",
+    "align",
+    "project",
+    "encoder",
+    "live",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="morphstudio",
+        description="Streaming face-morph renderer for StyleGAN-family generators.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"morphstudio.commands.{name}")
+        except ModuleNotFoundError as exc:
+            # A command whose module is not written yet is simply not offered.
+            if exc.name == f"morphstudio.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except MorphError as err:
+        print(f"error: {err}", file=sys.stderr)
+        if err.hint:
+            print(f"hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The one generator interface every backend implements.
+
+The seam is StyleGAN's: ``mapping`` turns z (and a class label c) into per-layer latents ``ws``
+``[N, num_ws, w_dim]``; ``synthesis`` turns ``ws`` into images ``[N, 3, H, W]`` in about [-1, 1]. Everything
+downstream (timeline, edits, renderer, projector) works on ``ws`` alone, so any backend that fills this contract
+plugs in. Shapes are checked where tensors cross the seam, so a wrong latent fails with a message, not deep inside
+a convolution.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from morphstudio.errors import ModelError
+from morphstudio.latent import LatentSpace
+
+NoiseMode = Literal["const", "random", "none"]
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Which latent drives which part of the network.
+
+    Attributes:
+        w_index: Index into the ``num_ws`` axis of ``ws``.
+        resolution: Spatial size of the feature map this latent modulates.
+        name: Layer name as in the official checkpoint, e.g. ``b16.conv0`` or ``L3_52_1024``.
+        channels: Number of feature channels the latent modulates (0 when not meaningful).
+    """
+
+    w_index: int
+    resolution: int
+    name: str
+    channels: int = 0
+
+
+class Generator(nn.Module, ABC):
+    """Base class of all generator backends.
+
+    Subclasses set the attributes below in ``__init__``, register a ``w_avg`` buffer ``[w_dim]`` and implement
+    :meth:`_mapping`, :meth:`_synthesis` and :meth:`layers`. The public :meth:`mapping` / :meth:`synthesis`
+    wrappers do the shape checks and truncation so backends cannot disagree on them.
+
+    Attributes:
+        family: ``"stylegan2"``, ``"stylegan3"`` or ``"dcgan"``.
+        z_dim, w_dim, c_dim: Latent, intermediate-latent and label sizes (``c_dim`` 0 if unconditional).
+        num_ws: Number of per-layer latents ``synthesis`` takes.
+        resolution: Output images are ``resolution`` x ``resolution``.
+        img_channels: Colour channels of the output (3).
+        init_kwargs: Constructor arguments, JSON-serialisable, so the model rebuilds without pickled code.
+    """
+
+    family: str
+    z_dim: int
+    w_dim: int
+    c_dim: int
+    num_ws: int
+    resolution: int
+    img_channels: int = 3
+    init_kwargs: dict[str, Any]
+    w_avg: torch.Tensor
+
+    # --- what backends implement ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """Map ``z [N, z_dim]`` (and ``c [N, c_dim]``) to untruncated ``ws [N, num_ws, w_dim]``."""
+
+    @abstractmethod
+    def _synthesis(
+        self, ws: torch.Tensor, noise_mode: NoiseMode, noise: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
+        """Render ``ws [N, num_ws, w_dim]`` to images ``[N, img_channels, resolution, resolution]``."""
+
+    @abstractmethod
+    def layers(self) -> list[LayerInfo]:
+        """One entry per (layer, latent) pair, in network order. Several layers may share a ``w_index``."""
+
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        """Per-layer noise inputs ``{layer name: (H, W)}``; empty for backends without noise inputs."""
+        return {}
+
+    # --- the public, checked interface ----------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.w_avg.device
+
+    @property
+    def family_config(self) -> dict[str, Any]:
+        """``{"family", "init_kwargs"}``: enough to rebuild this generator from its state dict."""
+        return {"family": self.family, "init_kwargs": self.init_kwargs}
+
+    def mapping(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+    ) -> torch.Tensor:
+        """Map z to per-layer latents, truncated toward ``w_avg`` by ``psi`` on the first ``cutoff`` layers.
+
+        Args:
+            z: ``[N, z_dim]`` normal samples.
+            c: ``[N, c_dim]`` one-hot labels for conditional models; ``None`` otherwise.
+            psi: Truncation: 1 leaves ws alone, 0 collapses them to ``w_avg``.
+            cutoff: Truncate only ``ws[:, :cutoff]``; ``None`` truncates all.
+
+        Returns:
+            ``ws [N, num_ws, w_dim]``.
+        """
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ModelError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        if self.c_dim > 0:
+            if c is None:
+                raise ModelError(f"this model is conditional (c_dim={self.c_dim}): a class label c is required")
+            if c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
+                raise ModelError(f"c must have shape [{z.shape[0]}, {self.c_dim}], got {list(c.shape)}")
+        ws = self._mapping(z.to(self.device, torch.float32), None if c is None else c.to(self.device, torch.float32))
+        return truncate(ws, self.w_avg, psi, cutoff)
+
+    def synthesis(
+        self,
+        ws: torch.Tensor,
+        noise_mode: NoiseMode = "const",
+        noise: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Render per-layer latents to images in about [-1, 1].
+
+        Args:
+            ws: ``[N, num_ws, w_dim]``.
+            noise_mode: ``const`` (the checkpoint's stored noise), ``random`` (fresh per call) or ``none``.
+            noise: Optional per-layer noise overriding ``noise_mode``: ``{layer name: [N, 1, H, W]}`` with names
+                and sizes from :meth:`noise_shapes`.
+
+        Returns:
+            ``[N, img_channels, resolution, resolution]`` float.
+        """
+        self.check_ws(ws)
+        if noise_mode not in NOISE_MODES:
+            raise ModelError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
+        img = self._synthesis(ws.to(self.device), noise_mode, noise)
+        expected = (ws.shape[0], self.img_channels, self.resolution, self.resolution)
+        if tuple(img.shape) != expected:  # a backend bug, not a user error
+            raise AssertionError(f"{type(self).__name__} produced {tuple(img.shape)}, expected {expected}")
+        return img
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        noise_mode: NoiseMode = "const",
+    ) -> torch.Tensor:
+        return self.synthesis(self.mapping(z, c, psi=psi, cutoff=cutoff), noise_mode=noise_mode)
+
+    def check_ws(self, ws: torch.Tensor) -> None:
+        """Raise :class:`ModelError` unless ``ws`` is ``[N, num_ws, w_dim]``."""
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ModelError(
+                f"latents must have shape [N, {self.num_ws}, {self.w_dim}] for this {self.family} model, "
+                f"got {list(ws.shape)}"
+            )
+
+    def latent_space(self) -> LatentSpace:
+        """A numpy-only description of this model's latent space, for the (torch-free) timeline."""
+        layers = self.layers()
+        res_per_w: list[int] = []
+        for i in range(self.num_ws):
+            sizes = [layer.resolution for layer in layers if layer.w_index == i]
+            res_per_w.append(max(sizes) if sizes else self.resolution)
+
+        def map_z(z: np.ndarray, psi: float = 1.0, cutoff: int | None = None) -> np.ndarray:
+            with torch.no_grad():
+                zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=self.device)
+                c = None
+                if self.c_dim > 0:
+                    c = torch.zeros(zt.shape[0], self.c_dim, device=self.device)
+                    c[:, 0] = 1  # class 0 unless a scene says otherwise
+                return self.mapping(zt, c, psi=psi, cutoff=cutoff).float().cpu().numpy()
+
+        return LatentSpace(
+            family=self.family,
+            z_dim=self.z_dim,
+            w_dim=self.w_dim,
+            num_ws=self.num_ws,
+            w_avg=self.w_avg.detach().float().cpu().numpy().copy(),
+            resolutions=tuple(res_per_w),
+            map_z=map_z,
+        )
+
+
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+    """Pull ``ws`` toward ``w_avg`` by ``psi`` (``w_avg + psi * (w - w_avg)``) on the first ``cutoff`` layers."""
+    if psi == 1:
+        return ws
+    if cutoff is None:
+        return w_avg.lerp(ws, psi)
+    out = ws.clone()
+    out[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
+    return out
+
+
+def to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """``[N, C, H, W]`` float in [-1, 1] -> ``[N, H, W, C]`` uint8, on the tensor's own device.
+
+    Uses the official rounding (``x * 127.5 + 128`` then truncation), so results equal NVIDIA's uint8 images.
+    """
+    return (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,93 @@
+"""From a source string to a ready generator: the seam between checkpoint readers and backends.
+
+Checkpoint readers (:mod:`morphstudio.generators.checkpoints`) turn any supported file into a
+:class:`CheckpointData` whose tensors carry the names of the *official* NVIDIA ``G_ema`` modules
+(``mapping.fc0.weight``, ``synthesis.b4.const``, ``synthesis.L0_36_512.weight`` ...), whatever the file's own
+layout. Backends only ever see that one naming, through ``Backend.from_state(init_kwargs, state)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from morphstudio.devices import resolve_device, resolve_dtype
+from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.base import Generator
+
+FAMILIES: tuple[str, ...] = ("stylegan2", "stylegan3", "dcgan")
+
+
+@dataclass
+class CheckpointData:
+    """A generator read from a file, before any network is built.
+
+    Attributes:
+        family: One of :data:`FAMILIES`.
+        init_kwargs: Constructor kwargs as the original code stored them (nested or flat; backends normalise).
+        state: Every parameter and buffer under its official ``G_ema`` name (float tensors on the CPU).
+        format: What the file was, for ``inspect`` (e.g. ``"nvidia-pkl (stylegan2-ada-pytorch)"``).
+        path: Where it came from (``builtin:NAME`` for shipped models).
+        extra: Anything else worth reporting (e.g. which other networks the snapshot held).
+    """
+
+    family: str
+    init_kwargs: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    format: str
+    path: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_generator(ckpt: CheckpointData) -> Generator:
+    """Construct the backend for ``ckpt.family`` and load its weights (every key and shape checked)."""
+    if ckpt.family == "stylegan2":
+        from morphstudio.generators.stylegan2 import StyleGAN2Generator as backend
+    elif ckpt.family == "stylegan3":
+        from morphstudio.generators.stylegan3 import StyleGAN3Generator as backend
+    elif ckpt.family == "dcgan":
+        from morphstudio.generators.dcgan import DCGANGenerator as backend
+    else:
+        raise CheckpointError(ckpt.path, f"unknown generator family {ckpt.family!r} (known: {', '.join(FAMILIES)})")
+    return backend.from_state(ckpt.init_kwargs, ckpt.state, source=ckpt.path)
+
+
+def load_checkpoint(source: str | Path) -> CheckpointData:
+    """Read ``source`` (a file path or ``builtin:NAME``) without building a network."""
+    from morphstudio.generators.checkpoints import read_checkpoint
+
+    return read_checkpoint(source)
+
+
+def load_generator(
+    source: str | Path,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> Generator:
+    """Load a generator from a checkpoint file or ``builtin:NAME``, ready for inference.
+
+    Nothing inside the file is ever executed: pickles go through an allow-list unpickler, ``.pt`` files through
+    ``torch.load(weights_only=True)``, and morphstudio's own format is safetensors.
+
+    Args:
+        source: Path to a ``.pkl`` / ``.pt`` / ``.safetensors`` checkpoint, or ``builtin:dcgan-faces64``.
+        device: ``None``/``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:1"``...
+        dtype: ``None``/``"fp32"``, ``"fp16"`` or ``"bf16"``. fp32 reproduces the official images exactly;
+            half precision is a GPU speed setting.
+
+    Returns:
+        The generator in eval mode, with gradients disabled for its parameters.
+    """
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    gen = build_generator(load_checkpoint(source))
+    gen = gen.to(dev).eval().requires_grad_(False)
+    if dt != torch.float32:
+        set_precision = getattr(gen, "set_precision", None)
+        if set_precision is None:
+            raise ModelError(f"the {gen.family} backend does not support precision {dt}")
+        set_precision(dt)
+    return gen

@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Render a scene file to video: ``python render.py SCENE [-o OUT] [options]``.
+
+A thin wrapper over ``morphstudio render`` so a scene renders from a plain checkout.
+"""
+import sys
+
+from morphstudio.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["render", *sys.argv[1:]]))

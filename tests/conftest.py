@@ -1,0 +1,33 @@
+"""Shared test fixtures.
+
+Reference data lives in ``../shared/`` beside the project root (in development sessions and in CI). Tests that
+need it fail loudly in CI when it is missing instead of silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """``../shared/reference``; in CI its absence is a failure, elsewhere a skip with the reason."""
+    if not REFERENCE.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference data missing: {REFERENCE} (CI must have ../shared beside the checkout)")
+        pytest.skip(f"reference data not found at {REFERENCE}")
+    return REFERENCE
+
+
+@pytest.fixture(autouse=True)
+def _no_network_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing may download weights in tests: point torch's hub cache at an empty folder and go offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
