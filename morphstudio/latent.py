@@ -41,3 +41,11 @@ class LatentSpace:
     def is_z_space(self) -> bool:
         """True when the latents are z itself (DCGAN): interpolate with slerp, not linearly."""
         return self.family == "dcgan"
+
+
+def z_from_seed(seed: int, z_dim: int) -> np.ndarray:
+    """The z of a seed, ``[z_dim]`` float64: NVIDIA's convention (``RandomState(seed).randn``), so seed 42 here is
+    seed 42 in ``gen_images.py`` and in the reference data."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    return np.random.RandomState(seed).randn(z_dim)
