@@ -1,0 +1,659 @@
+"""StyleGAN3 backend (config-T and config-R, "Alias-Free Generative Adversarial Networks").
+
+Written from the published formulas; parameter and buffer names equal the official ``G_ema`` ones
+(``mapping.fc0.weight``, ``synthesis.input.transform``, ``synthesis.L0_36_512.weight`` ...) so a state dict read
+from an official checkpoint loads as is and ``state_dict()`` round-trips.
+
+The network, in short:
+
+* **Mapping**: z normalised to unit RMS, optional label embedding (also normalised) concatenated, ``num_layers``
+  fully connected layers with leaky ReLU and learning-rate multiplier 0.01, broadcast to ``num_ws``.
+* **Input**: Fourier features. Each of ``C`` channels is ``sin(2 pi (f . p + phase))`` on a grid of ``size`` pixels
+  at the first layer's sampling rate. ``w[0]`` gives a rotation and translation of that grid; the ``transform``
+  buffer adds a user transform (e.g. to pan or rotate the whole image). A final ``C x C`` linear map mixes channels.
+* **Layers** ``L{i}_{size}_{channels}``: modulated convolution (weights and styles normalised by their RMS,
+  demodulated, input scaled by ``rsqrt(magnitude_ema)``), then the *filtered leaky ReLU*: add bias, upsample by
+  ``up_factor`` with ``up_filter``, ``lrelu(0.2) * sqrt(2)``, clamp to +-``conv_clamp``, low-pass with
+  ``down_filter`` and keep every ``down_factor``-th pixel. Config-R uses 1x1 convolutions and radially symmetric
+  (2-D) down-sampling filters. The last layer is ToRGB: no demodulation, slope 1, gain 1.
+* **Output** is multiplied by ``output_scale`` (0.25).
+
+Every layer hyper-parameter (sizes, sampling rates, cutoffs, up/down factors, paddings) is derived from the
+constructor kwargs exactly as the official constructor derives them; the filters are designed the same way (so a
+freshly built model is a complete, random one), and loading a checkpoint overwrites them with the stored buffers.
+The filtered leaky ReLU is plain torch (transposed convolution for the zero-insertion upsampling, strided
+convolution for the decimation), which is numerically the reference path and runs on any device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.base import Generator, LayerInfo, NoiseMode
+
+_SQRT2 = math.sqrt(2.0)
+
+# --- configuration ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """Mapping-network settings (``mapping_kwargs`` in the official kwargs).
+
+    Attributes:
+        num_layers: Fully connected layers (2 for StyleGAN3).
+        lr_multiplier: Learning-rate multiplier; weights are stored divided by it and rescaled at run time.
+        w_avg_beta: Training-time decay of the ``w_avg`` tracker (kept for completeness; unused in inference).
+        freeze_layers: Training option, kept so official kwargs load unchanged.
+        freeze_embed: Training option, kept so official kwargs load unchanged.
+    """
+
+    num_layers: int = 2
+    lr_multiplier: float = 0.01
+    w_avg_beta: float = 0.998
+    freeze_layers: int = 0
+    freeze_embed: bool = False
+
+
+@dataclass(frozen=True)
+class StyleGAN3Config:
+    """Constructor kwargs of an official StyleGAN3 ``Generator`` (flat, as stored in its pickle).
+
+    Defaults are the official ones; config-R differs by ``conv_kernel=1`` and ``use_radial_filters=True`` (and
+    usually doubled ``channel_base`` / ``channel_max``).
+    """
+
+    z_dim: int
+    w_dim: int
+    img_resolution: int
+    c_dim: int = 0
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_layers: int = 14
+    num_critical: int = 2
+    first_cutoff: float = 2.0
+    first_stopband: float = 2**2.1
+    last_stopband_rel: float = 2**0.3
+    margin_size: int = 10
+    output_scale: float = 0.25
+    num_fp16_res: int = 4
+    conv_kernel: int = 3
+    filter_size: int = 6
+    lrelu_upsampling: int = 2
+    use_radial_filters: bool = False
+    conv_clamp: float | None = 256
+    magnitude_ema_beta: float = 0.999
+    mapping_kwargs: MappingConfig = field(default_factory=MappingConfig)
+
+    def __post_init__(self) -> None:
+        if self.num_layers <= self.num_critical:
+            raise ValueError(f"num_layers ({self.num_layers}) must exceed num_critical ({self.num_critical})")
+        for name in ("z_dim", "w_dim", "img_resolution", "img_channels", "channel_base", "channel_max"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "StyleGAN3Config":
+        """Normalise official (flat) kwargs: merge a nested ``synthesis_kwargs``, fill defaults, reject unknowns.
+
+        Raises:
+            ValueError: An unknown key or a missing required one.
+        """
+        flat = {k: v for k, v in dict(kwargs).items() if k != "synthesis_kwargs"}
+        flat.update(dict(kwargs.get("synthesis_kwargs") or {}))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(flat) - known)
+        if unknown:
+            raise ValueError(f"unknown StyleGAN3 config key(s): {', '.join(unknown)}")
+        missing = [k for k in ("z_dim", "w_dim", "img_resolution") if k not in flat]
+        if missing:
+            raise ValueError(f"StyleGAN3 config lacks {', '.join(missing)}")
+        mk = dict(flat.pop("mapping_kwargs", None) or {})
+        mknown = {f.name for f in fields(MappingConfig)}
+        munknown = sorted(set(mk) - mknown)
+        if munknown:
+            raise ValueError(f"unknown StyleGAN3 mapping_kwargs key(s): {', '.join(munknown)}")
+        return cls(**_plain(flat), mapping_kwargs=MappingConfig(**_plain(mk)))
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """JSON-serialisable kwargs that :meth:`from_kwargs` reads back to an equal config."""
+        return asdict(self)
+
+
+def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
+    """numpy scalars (official pickles hold some) -> Python scalars, so configs stay JSON-serialisable."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything one synthesis layer needs, derived from the config as the official constructor does."""
+
+    name: str
+    is_torgb: bool
+    is_critically_sampled: bool
+    use_fp16: bool
+    in_channels: int
+    out_channels: int
+    in_size: int
+    out_size: int
+    in_sampling_rate: int
+    out_sampling_rate: int
+    in_cutoff: float
+    out_cutoff: float
+    in_half_width: float
+    out_half_width: float
+    tmp_sampling_rate: int
+    conv_kernel: int
+    up_factor: int
+    down_factor: int
+    up_taps: int
+    down_taps: int
+    down_radial: bool
+    padding: tuple[int, int, int, int]  # x0, x1, y0, y1 in the upsampled image
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The Fourier-feature input's size, sampling rate, bandwidth and channel count."""
+
+    channels: int
+    size: int
+    sampling_rate: float
+    bandwidth: float
+
+
+def network_layout(cfg: StyleGAN3Config) -> tuple[InputSpec, list[LayerSpec]]:
+    """Derive the input and per-layer hyper-parameters from the config (the official progression).
+
+    Cutoffs and minimum stopbands grow geometrically from the first layer to the last non-critical one; sampling
+    rates are the next power of two above twice the stopband (capped at the image resolution); feature maps carry
+    ``margin_size`` extra pixels on each side except the last two layers, which are exactly the image size.
+    """
+    n, res = cfg.num_layers, cfg.img_resolution
+    last_cutoff = res / 2
+    last_stopband = last_cutoff * cfg.last_stopband_rel
+    exponents = np.minimum(np.arange(n + 1) / (n - cfg.num_critical), 1)
+    cutoffs = cfg.first_cutoff * (last_cutoff / cfg.first_cutoff) ** exponents
+    stopbands = cfg.first_stopband * (last_stopband / cfg.first_stopband) ** exponents
+    rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, res))))
+    half_widths = np.maximum(stopbands, rates / 2) - cutoffs
+    sizes = rates + cfg.margin_size * 2
+    sizes[-2:] = res
+    channels = np.rint(np.minimum((cfg.channel_base / 2) / cutoffs, cfg.channel_max))
+    channels[-1] = cfg.img_channels
+
+    inp = InputSpec(channels=int(channels[0]), size=int(sizes[0]), sampling_rate=float(rates[0]),
+                    bandwidth=float(cutoffs[0]))
+    specs: list[LayerSpec] = []
+    for idx in range(n + 1):
+        prev = max(idx - 1, 0)
+        is_torgb = idx == n
+        critical = idx >= n - cfg.num_critical
+        in_rate, out_rate = int(rates[prev]), int(rates[idx])
+        tmp_rate = max(in_rate, out_rate) * (1 if is_torgb else cfg.lrelu_upsampling)
+        up = int(np.rint(tmp_rate / in_rate))
+        down = int(np.rint(tmp_rate / out_rate))
+        if in_rate * up != tmp_rate or out_rate * down != tmp_rate:
+            raise ValueError(f"layer {idx}: sampling rates {in_rate} -> {tmp_rate} -> {out_rate} are not integer ratios")
+        up_taps = cfg.filter_size * up if up > 1 and not is_torgb else 1
+        down_taps = cfg.filter_size * down if down > 1 and not is_torgb else 1
+        kernel = 1 if is_torgb else cfg.conv_kernel
+        in_size, out_size = int(sizes[prev]), int(sizes[idx])
+        # Output size before decimation, minus the input size after upsampling, plus what the two FIR filters eat.
+        pad_total = (out_size - 1) * down + 1 - (in_size + kernel - 1) * up + up_taps + down_taps - 2
+        # Symmetric sample-location convention (paper, appendix C.3): shift by half an upsampling step.
+        pad_lo = (pad_total + up) // 2
+        pad_hi = pad_total - pad_lo
+        out_ch = int(channels[idx])
+        specs.append(LayerSpec(
+            name=f"L{idx}_{out_size}_{out_ch}", is_torgb=is_torgb, is_critically_sampled=critical,
+            use_fp16=bool(rates[idx] * (2**cfg.num_fp16_res) > res),
+            in_channels=int(channels[prev]), out_channels=out_ch, in_size=in_size, out_size=out_size,
+            in_sampling_rate=in_rate, out_sampling_rate=out_rate,
+            in_cutoff=float(cutoffs[prev]), out_cutoff=float(cutoffs[idx]),
+            in_half_width=float(half_widths[prev]), out_half_width=float(half_widths[idx]),
+            tmp_sampling_rate=tmp_rate, conv_kernel=kernel, up_factor=up, down_factor=down,
+            up_taps=up_taps, down_taps=down_taps, down_radial=bool(cfg.use_radial_filters and not critical),
+            padding=(pad_lo, pad_hi, pad_lo, pad_hi),
+        ))
+    return inp, specs
+
+
+def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
+                          radial: bool = False) -> torch.Tensor | None:
+    """A Kaiser-windowed low-pass filter: separable 1-D ``[numtaps]`` or radial (jinc) 2-D ``[numtaps, numtaps]``.
+
+    Returns ``None`` for a single tap, which the filtered leaky ReLU treats as the identity (as the official code).
+    """
+    import scipy.signal
+    import scipy.special
+
+    if numtaps <= 1:
+        return None
+    if not radial:
+        taps = scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs)
+        return torch.as_tensor(taps, dtype=torch.float32)
+    coords = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
+    r = np.hypot(*np.meshgrid(coords, coords))
+    # The 2-D ideal low-pass of radius `cutoff` is a jinc; at r = 0 its limit is `cutoff`.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jinc = np.where(r > 0, scipy.special.j1(2 * np.pi * cutoff * r) / (np.pi * np.where(r > 0, r, 1)), cutoff)
+    beta = scipy.signal.kaiser_beta(scipy.signal.kaiser_atten(numtaps, width / (fs / 2)))
+    window = np.kaiser(numtaps, beta)
+    taps = jinc * np.outer(window, window)
+    return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
+
+
+# --- resampling ---------------------------------------------------------------------------------------------------
+
+
+def _crop_or_pad(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
+    """``x[start : start + length]`` along ``dim``, reading zeros outside ``x`` (start may be negative)."""
+    size = x.shape[dim]
+    lo, hi = max(-start, 0), max(start + length - size, 0)
+    x = x.narrow(dim, max(start, 0), min(start + length, size) - max(start, 0))
+    if lo or hi:
+        pad = [0, 0] * (x.ndim - 1 - dim) + [lo, hi]
+        x = F.pad(x, pad)
+    return x
+
+
+def _upsample_fir(x: torch.Tensor, f: torch.Tensor | None, up: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Insert ``up - 1`` zeros after each pixel, pad/crop by ``padding``, convolve with ``f`` (gain ``up**2``).
+
+    Same result as zero insertion + padding + "valid" convolution, computed with a transposed convolution so the
+    inserted zeros cost nothing. ``x`` is ``[N, C, H, W]``; all channels share the filter.
+    """
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = padding
+    x = x.reshape(n * c, 1, h, w)
+    if f is None:
+        f = torch.ones(1, dtype=torch.float32, device=x.device)
+    f = f.to(x.dtype)
+    if f.ndim == 1:
+        k = f.shape[0]
+        fx = (f * up).view(1, 1, 1, k)
+        fy = (f * up).view(1, 1, k, 1)
+        x = F.conv_transpose2d(x, fx, stride=(1, up))
+        x = _crop_or_pad(x, 3, k - 1 - px0, w * up + px0 + px1 - k + 1)
+        x = F.conv_transpose2d(x, fy, stride=(up, 1))
+        x = _crop_or_pad(x, 2, k - 1 - py0, h * up + py0 + py1 - k + 1)
+    else:
+        kh, kw = f.shape
+        x = F.conv_transpose2d(x, (f * up * up).view(1, 1, kh, kw), stride=up)
+        x = _crop_or_pad(x, 3, kw - 1 - px0, w * up + px0 + px1 - kw + 1)
+        x = _crop_or_pad(x, 2, kh - 1 - py0, h * up + py0 + py1 - kh + 1)
+    return x.reshape(n, c, x.shape[2], x.shape[3])
+
+
+def _downsample_fir(x: torch.Tensor, f: torch.Tensor | None, down: int) -> torch.Tensor:
+    """Convolve with ``f`` ("valid", no padding) and keep every ``down``-th pixel, as one strided convolution."""
+    if f is None:
+        return x[:, :, ::down, ::down] if down > 1 else x
+    n, c, h, w = x.shape
+    x = x.reshape(n * c, 1, h, w)
+    f = f.to(x.dtype).flip(list(range(f.ndim)))  # convolution, not correlation
+    if f.ndim == 1:
+        k = f.shape[0]
+        x = F.conv2d(x, f.view(1, 1, 1, k), stride=(1, down))
+        x = F.conv2d(x, f.view(1, 1, k, 1), stride=(down, 1))
+    else:
+        x = F.conv2d(x, f.view(1, 1, *f.shape), stride=down)
+    return x.reshape(n, c, x.shape[2], x.shape[3])
+
+
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    b: torch.Tensor,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    gain: float,
+    slope: float,
+    clamp: float | None,
+) -> torch.Tensor:
+    """Bias, upsample (``fu``), leaky ReLU with gain, clamp, low-pass (``fd``) and decimate: the alias-free
+    non-linearity. A ``None`` filter is the identity."""
+    x = x + b.to(x.dtype).view(1, -1, 1, 1)
+    x = _upsample_fir(x, fu, up, padding)
+    if slope != 1:
+        x = F.leaky_relu(x, slope)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return _downsample_fir(x, fd, down)
+
+
+# --- modules (names mirror the official ones) -------------------------------------------------------------------
+
+
+class FullyConnectedLayer(nn.Module):
+    """Dense layer with run-time weight scaling (``lr_multiplier / sqrt(in)``) and bias scaling (``lr_multiplier``)."""
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float | list[float] = 0.0, weight_init: float = 1.0) -> None:
+        super().__init__()
+        self.activation = activation
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) * (weight_init / lr_multiplier))
+        init = torch.as_tensor(np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]).copy())
+        self.bias = nn.Parameter(init / lr_multiplier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype)
+        if self.bias_gain != 1:
+            b = b * self.bias_gain
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return F.leaky_relu(x.matmul(w.t()) + b, 0.2) * _SQRT2
+
+
+class MappingNetwork(nn.Module):
+    """z (and c) -> one w per sample, broadcast to ``num_ws`` (truncation is done by the generic wrapper)."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, cfg: MappingConfig) -> None:
+        super().__init__()
+        self.num_ws = num_ws
+        self.c_dim = c_dim
+        self.num_layers = cfg.num_layers
+        self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim > 0 else None
+        features = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * cfg.num_layers
+        for idx in range(cfg.num_layers):
+            setattr(self, f"fc{idx}", FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
+                                                          lr_multiplier=cfg.lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        x = z.to(torch.float32)
+        x = x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+        if self.embed is not None and c is not None:
+            y = self.embed(c.to(torch.float32))
+            y = y * (y.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+            x = torch.cat([x, y], dim=1)
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+
+class SynthesisInput(nn.Module):
+    """Fourier features, rotated and translated by ``w[0]`` and by the user ``transform`` buffer."""
+
+    def __init__(self, w_dim: int, spec: InputSpec) -> None:
+        super().__init__()
+        self.channels, self.size = spec.channels, spec.size
+        self.sampling_rate, self.bandwidth = spec.sampling_rate, spec.bandwidth
+        # Random frequencies inside a disc of radius `bandwidth` (only matters for a freshly built model).
+        freqs = torch.randn(self.channels, 2)
+        radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
+        freqs = freqs / (radii * radii.square().exp().pow(0.25)) * self.bandwidth
+        self.weight = nn.Parameter(torch.randn(self.channels, self.channels))
+        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0.0, bias_init=[1.0, 0.0, 0.0, 0.0])
+        self.register_buffer("transform", torch.eye(3))  # inverse transform of the output image
+        self.register_buffer("freqs", freqs)
+        self.register_buffer("phases", torch.rand(self.channels) - 0.5)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        n = w.shape[0]
+        t = self.affine(w)  # (cos, sin, tx, ty), up to scale
+        t = t / t[:, :2].norm(dim=1, keepdim=True)
+        m_r = torch.eye(3, device=w.device).repeat(n, 1, 1)
+        m_r[:, 0, 0] = t[:, 0]
+        m_r[:, 0, 1] = -t[:, 1]
+        m_r[:, 1, 0] = t[:, 1]
+        m_r[:, 1, 1] = t[:, 0]
+        m_t = torch.eye(3, device=w.device).repeat(n, 1, 1)
+        m_t[:, 0, 2] = -t[:, 2]
+        m_t[:, 1, 2] = -t[:, 3]
+        # Rotate the image, then translate it, then apply the user's transform (all as inverse maps).
+        transforms = m_r @ m_t @ self.transform.unsqueeze(0)
+
+        freqs = self.freqs.unsqueeze(0)
+        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = freqs @ transforms[:, :2, :2]
+        # A user transform can push frequencies past the band: fade them out rather than alias.
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+
+        theta = torch.eye(2, 3, device=w.device)
+        theta[0, 0] = 0.5 * self.size / self.sampling_rate
+        theta[1, 1] = 0.5 * self.size / self.sampling_rate
+        grid = F.affine_grid(theta.unsqueeze(0), [1, 1, self.size, self.size], align_corners=False)
+
+        x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # [N, H, W, C]
+        x = x + phases.unsqueeze(1).unsqueeze(2)
+        x = torch.sin(x * (2 * math.pi)) * amplitudes.unsqueeze(1).unsqueeze(2)
+        x = x @ (self.weight / math.sqrt(self.channels)).t()
+        return x.permute(0, 3, 1, 2)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated convolution + filtered leaky ReLU (or the final ToRGB)."""
+
+    def __init__(self, w_dim: int, spec: LayerSpec, cfg: StyleGAN3Config) -> None:
+        super().__init__()
+        self.spec = spec
+        self.conv_clamp = cfg.conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1.0)
+        k = spec.conv_kernel
+        self.weight = nn.Parameter(torch.randn(spec.out_channels, spec.in_channels, k, k))
+        self.bias = nn.Parameter(torch.zeros(spec.out_channels))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+        self.register_buffer("up_filter", design_lowpass_filter(
+            spec.up_taps, spec.in_cutoff, spec.in_half_width * 2, spec.tmp_sampling_rate))
+        self.register_buffer("down_filter", design_lowpass_filter(
+            spec.down_taps, spec.out_cutoff, spec.out_half_width * 2, spec.tmp_sampling_rate, radial=spec.down_radial))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        spec = self.spec
+        n = x.shape[0]
+        styles = self.affine(w)  # [N, I]
+        weight = self.weight
+        if spec.is_torgb:
+            styles = styles / math.sqrt(spec.in_channels * spec.conv_kernel**2)
+            wmod = weight.unsqueeze(0) * styles[:, None, :, None, None]
+        else:
+            # Normalise weights and styles by their RMS before modulating (keeps fp16 in range). The official code
+            # takes the style RMS over the whole batch; per sample is equivalent after demodulation (a per-sample
+            # scale cancels) and keeps every image independent of its batch-mates.
+            weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+            styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
+            wmod = weight.unsqueeze(0) * styles[:, None, :, None, None]  # [N, O, I, k, k]
+            wmod = wmod * (wmod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
+        # Inputs are scaled by the inverse of their tracked RMS magnitude, folded into the weights.
+        wmod = wmod * self.magnitude_ema.rsqrt()
+        x = x.to(dtype).reshape(1, -1, *x.shape[2:])
+        x = F.conv2d(x, wmod.reshape(-1, spec.in_channels, spec.conv_kernel, spec.conv_kernel).to(dtype),
+                     padding=spec.conv_kernel - 1, groups=n)
+        x = x.reshape(n, -1, *x.shape[2:])
+        return filtered_lrelu(
+            x, self.up_filter, self.down_filter, self.bias, spec.up_factor, spec.down_factor, spec.padding,
+            gain=1.0 if spec.is_torgb else _SQRT2, slope=1.0 if spec.is_torgb else 0.2, clamp=self.conv_clamp)
+
+
+class SynthesisNetwork(nn.Module):
+    """Input + ``num_layers + 1`` synthesis layers; ``ws[:, 0]`` drives the input, ``ws[:, i + 1]`` layer ``L{i}``."""
+
+    def __init__(self, cfg: StyleGAN3Config) -> None:
+        super().__init__()
+        in_spec, specs = network_layout(cfg)
+        self.output_scale = cfg.output_scale
+        self.input = SynthesisInput(cfg.w_dim, in_spec)
+        self.layer_names: list[str] = []
+        for spec in specs:
+            setattr(self, spec.name, SynthesisLayer(cfg.w_dim, spec, cfg))
+            self.layer_names.append(spec.name)
+
+    def forward(self, ws: torch.Tensor, reduced: torch.dtype | None) -> torch.Tensor:
+        ws = ws.to(torch.float32).unbind(dim=1)
+        x = self.input(ws[0])
+        for name, w in zip(self.layer_names, ws[1:]):
+            layer: SynthesisLayer = getattr(self, name)
+            dtype = reduced if (reduced is not None and layer.spec.use_fp16) else torch.float32
+            x = layer(x, w, dtype)
+        if self.output_scale != 1:
+            x = x * self.output_scale
+        return x.to(torch.float32)
+
+
+# --- the generator ------------------------------------------------------------------------------------------------
+
+
+class StyleGAN3Generator(Generator):
+    """StyleGAN3 (config-T / config-R) behind the common interface (``family = "stylegan3"``).
+
+    Args:
+        config: Constructor settings; see :class:`StyleGAN3Config`.
+    """
+
+    family = "stylegan3"
+
+    def __init__(self, config: StyleGAN3Config) -> None:
+        super().__init__()
+        self.config = config
+        self.z_dim, self.w_dim, self.c_dim = config.z_dim, config.w_dim, config.c_dim
+        self.resolution = config.img_resolution
+        self.img_channels = config.img_channels
+        self.num_ws = config.num_layers + 2
+        self.init_kwargs = config.to_kwargs()
+        self._precision = torch.float32
+        # Registered under the official names `synthesis` / `mapping`, which the public methods of the same names
+        # shadow as attributes: reach the modules through `synthesis_network` / `mapping_network`.
+        # (`add_module` refuses names that exist as class attributes, hence the direct registration.)
+        self._modules["synthesis"] = SynthesisNetwork(config)
+        self._modules["mapping"] = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws,
+                                                  config.mapping_kwargs)
+
+    @property
+    def mapping_network(self) -> MappingNetwork:
+        """The official ``mapping`` submodule."""
+        return self._modules["mapping"]  # type: ignore[return-value]
+
+    @property
+    def synthesis_network(self) -> SynthesisNetwork:
+        """The official ``synthesis`` submodule (``input`` and the ``L*`` layers)."""
+        return self._modules["synthesis"]  # type: ignore[return-value]
+
+    @property
+    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
+        """The tracked mean latent, stored as the official ``mapping.w_avg``."""
+        return self.mapping_network.w_avg
+
+    @classmethod
+    def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | None = None) -> "StyleGAN3Generator":
+        """Build a randomly initialised generator from official-style kwargs.
+
+        Raises:
+            CheckpointError: The kwargs are invalid (unknown keys, missing dims, impossible layout).
+        """
+        try:
+            return cls(StyleGAN3Config.from_kwargs(init_kwargs))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(source, f"invalid StyleGAN3 config: {exc}") from None
+
+    @classmethod
+    def from_state(
+        cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str | None = None
+    ) -> "StyleGAN3Generator":
+        """Build from constructor kwargs and an official-named ``G_ema`` state dict, checking every tensor.
+
+        Args:
+            init_kwargs: The official ``Generator`` kwargs (flat, ``mapping_kwargs`` nested); defaults filled in.
+            state: Every parameter and buffer under its official name (``None`` filter buffers simply absent).
+            source: Where the weights came from, for error messages.
+
+        Raises:
+            CheckpointError: Invalid kwargs, or a tensor missing, unexpected, or of the wrong shape.
+        """
+        gen = cls.from_kwargs(init_kwargs, source)
+        expected = gen.state_dict()
+        given = {k: v for k, v in state.items() if v is not None}
+        missing = sorted(set(expected) - set(given))
+        extra = sorted(set(given) - set(expected))
+        if missing:
+            raise CheckpointError(source, f"StyleGAN3 tensor '{missing[0]}' is missing ({len(missing)} missing in all)")
+        if extra:
+            raise CheckpointError(
+                source, f"unexpected tensor '{extra[0]}' for a StyleGAN3 of this config ({len(extra)} extra)")
+        for name, ref in expected.items():
+            if tuple(given[name].shape) != tuple(ref.shape):
+                raise CheckpointError(
+                    source, f"tensor '{name}' has shape {list(given[name].shape)}, expected {list(ref.shape)}")
+        gen.load_state_dict({k: v.to(torch.float32) for k, v in given.items()}, strict=True)
+        return gen.eval()
+
+    # --- interface ----------------------------------------------------------------------------------------------
+
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.mapping_network(z, c)
+
+    def _synthesis(
+        self, ws: torch.Tensor, noise_mode: NoiseMode, noise: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
+        # StyleGAN3 has no noise inputs: every noise mode renders the same image.
+        if noise:
+            raise ModelError(f"StyleGAN3 has no noise inputs, got noise for {', '.join(sorted(noise))}")
+        return self.synthesis_network(ws, self._reduced_dtype())
+
+    def layers(self) -> list[LayerInfo]:
+        """w index -> layer. ``resolution`` is the layer's sampling rate (its image-scale resolution, coarse to
+        fine); the padded feature-map size is in the name, as in the official ``L{i}_{size}_{channels}``."""
+        inp = self.synthesis_network.input
+        out = [LayerInfo(w_index=0, resolution=int(inp.sampling_rate), name="input", channels=inp.channels)]
+        for i, name in enumerate(self.synthesis_network.layer_names):
+            spec = getattr(self.synthesis_network, name).spec
+            out.append(LayerInfo(w_index=i + 1, resolution=spec.out_sampling_rate, name=name,
+                                 channels=spec.out_channels))
+        return out
+
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        return {}
+
+    # --- extras -------------------------------------------------------------------------------------------------
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Compute precision of the high-resolution layers (the official ``num_fp16_res`` ones).
+
+        fp16 applies on CUDA only (on the CPU those layers stay fp32, as in the official code); bf16 applies on
+        any device. Weights stay fp32 and outputs are float32; fp32 reproduces the official images.
+        """
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ModelError(f"StyleGAN3 supports fp32, fp16 and bf16, not {dtype}")
+        self._precision = dtype
+
+    def _reduced_dtype(self) -> torch.dtype | None:
+        if self._precision == torch.float16 and self.device.type == "cuda":
+            return torch.float16
+        if self._precision == torch.bfloat16:
+            return torch.bfloat16
+        return None
+
+    @torch.no_grad()
+    def set_input_transform(self, translate: tuple[float, float] = (0.0, 0.0), rotate_deg: float = 0.0) -> None:
+        """Pan (in units of the image half-size... see below) and rotate the generated image via the ``transform``
+        buffer, as the official ``gen_images.py`` does.
+
+        Args:
+            translate: ``(x, y)`` shift of the image content, in the input grid's coordinates (1.0 = half the
+                unpadded image width).
+            rotate_deg: Counter-clockwise rotation of the image content in degrees.
+        """
+        a = math.radians(rotate_deg)
+        forward = torch.tensor([[math.cos(a), math.sin(a), translate[0]],
+                                [-math.sin(a), math.cos(a), translate[1]],
+                                [0.0, 0.0, 1.0]], dtype=torch.float64)
+        # The buffer holds the inverse of the image transform.
+        self.synthesis_network.input.transform.copy_(torch.linalg.inv(forward).to(torch.float32))
