@@ -1,0 +1,772 @@
+"""StyleGAN2 generator (skip architecture), written from the published formulas.
+
+Numerics follow NVIDIA's StyleGAN2-ADA-PyTorch generator so official checkpoints reproduce the official images
+(≤ 1e-4 in fp32, in practice ~1e-6): equalised-learning-rate layers whose gains are applied at run time, a mapping
+network with ``lr_mul`` 0.01, modulated/demodulated 3×3 convolutions, transposed-conv upsampling followed by the
+[1, 3, 3, 1] FIR filter (gain 4), per-layer noise, biased leaky ReLU × √2 with an optional clamp, and ToRGB
+layers without demodulation whose outputs are summed through upsampled skips.
+
+Module and parameter names are the official ``G_ema`` ones (``mapping.fc0.weight``, ``synthesis.b8.conv0.affine
+.weight`` ...), so :meth:`torch.nn.Module.state_dict` round-trips with an official checkpoint's tensors. Because
+the :class:`Generator` interface already has ``mapping()`` and ``synthesis()`` *methods*, the two sub-networks are
+registered under those names in ``_modules`` and reached through :attr:`StyleGAN2Generator.mapping_network` and
+:attr:`StyleGAN2Generator.synthesis_network`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.base import Generator, LayerInfo, NoiseMode
+
+ModConvMode = Literal["auto", "fused", "unfused"]
+
+_SQRT2 = math.sqrt(2.0)
+# activation name -> default gain (the official bias_act table, for the activations StyleGAN2 uses).
+_ACT_GAIN: dict[str, float] = {"linear": 1.0, "relu": _SQRT2, "lrelu": _SQRT2}
+# Settings that change nothing at inference time (or that this implementation always does the same way).
+_IGNORED_KWARGS = frozenset(
+    {"fused_modconv_default", "fp16_channels_last", "channels_last", "class_name", "use_fp16", "force_fp32"}
+)
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StyleGAN2Config:
+    """Every setting that shapes a StyleGAN2 generator, with the official meanings.
+
+    Attributes:
+        z_dim, w_dim, c_dim: Latent, intermediate latent and label sizes.
+        img_resolution: Output size (a power of two ≥ 4).
+        img_channels: Output colour channels.
+        mapping_layers: Fully connected layers in the mapping network.
+        embed_features: Width of the label embedding (``w_dim`` when conditional, 0 otherwise).
+        layer_features: Width of the hidden mapping layers (``w_dim``).
+        mapping_lr_mul: Learning-rate multiplier of the mapping layers (0.01); it scales weights and biases.
+        mapping_activation: Activation of the mapping layers.
+        w_avg_beta: Decay of the running ``w_avg`` during training (kept for the config, unused at inference).
+        channel_base, channel_max: Feature widths are ``min(channel_base // res, channel_max)``.
+        channels: Explicit ``((res, width), ...)`` overriding the formula (morphstudio extension, used for
+            rosinality files whose widths fit no ``channel_base``).
+        num_fp16_res: How many of the highest resolutions run in half precision on CUDA.
+        conv_clamp: Clamp every layer's output to ±this (``None``: no clamp).
+        architecture: Only ``"skip"`` (the official default for generators) is implemented.
+        resample_filter: 1-D taps of the up-sampling FIR filter.
+    """
+
+    z_dim: int = 512
+    w_dim: int = 512
+    c_dim: int = 0
+    img_resolution: int = 1024
+    img_channels: int = 3
+    mapping_layers: int = 8
+    embed_features: int = 0
+    layer_features: int = 512
+    mapping_lr_mul: float = 0.01
+    mapping_activation: str = "lrelu"
+    w_avg_beta: float | None = 0.995
+    channel_base: int = 32768
+    channel_max: int = 512
+    channels: tuple[tuple[int, int], ...] | None = None
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+    architecture: str = "skip"
+    resample_filter: tuple[float, ...] = (1, 3, 3, 1)
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        """``[4, 8, ..., img_resolution]``."""
+        return [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        """Two latents per block except the 4×4 one, plus one for the last ToRGB: ``2·log2(R) − 2``."""
+        return 2 * int(math.log2(self.img_resolution)) - 2
+
+    def channels_at(self, res: int) -> int:
+        """Feature width of the block at ``res``."""
+        if self.channels is not None:
+            return dict(self.channels)[res]
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_init_kwargs(self) -> dict[str, Any]:
+        """Explicit StyleGAN2-ADA-style nested kwargs (JSON-serialisable) that rebuild exactly this config."""
+        mapping: dict[str, Any] = {
+            "num_layers": self.mapping_layers,
+            "layer_features": self.layer_features,
+            "lr_multiplier": self.mapping_lr_mul,
+            "activation": self.mapping_activation,
+            "w_avg_beta": self.w_avg_beta,
+        }
+        if self.c_dim > 0:
+            mapping["embed_features"] = self.embed_features
+        synthesis: dict[str, Any] = {
+            "channel_base": self.channel_base,
+            "channel_max": self.channel_max,
+            "num_fp16_res": self.num_fp16_res,
+            "conv_clamp": self.conv_clamp,
+            "architecture": self.architecture,
+            "resample_filter": list(self.resample_filter),
+        }
+        if self.channels is not None:
+            synthesis["channels"] = {str(r): c for r, c in self.channels}
+        return {
+            "z_dim": self.z_dim,
+            "w_dim": self.w_dim,
+            "c_dim": self.c_dim,
+            "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "mapping_kwargs": mapping,
+            "synthesis_kwargs": synthesis,
+        }
+
+    @classmethod
+    def from_init_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None) -> StyleGAN2Config:
+        """Normalise the constructor kwargs stored by either official repository.
+
+        * StyleGAN2-ADA-PyTorch: nested ``mapping_kwargs`` / ``synthesis_kwargs``; defaults ``num_fp16_res=0``,
+          ``conv_clamp=None``.
+        * StyleGAN3 repository, ``--cfg=stylegan2``: flat synthesis kwargs (``channel_base``, ``channel_max``,
+          ``fused_modconv_default``...) beside ``mapping_kwargs``; defaults ``num_fp16_res=4``, ``conv_clamp=256``.
+
+        Args:
+            init_kwargs: The stored kwargs (``dict`` or ``EasyDict``).
+            source: Where they came from, for error messages.
+
+        Raises:
+            CheckpointError: A value is missing, of the wrong type, or a setting is unknown.
+            ModelError: The checkpoint asks for an architecture this backend does not implement.
+        """
+        kw = dict(init_kwargs)
+        nested = "synthesis_kwargs" in kw
+        mapping_kw = dict(kw.pop("mapping_kwargs", None) or {})
+        if nested:
+            synth_kw = dict(kw.pop("synthesis_kwargs") or {})
+            defaults_fp16, defaults_clamp = 0, None
+        else:
+            synth_kw = {}
+            defaults_fp16, defaults_clamp = 4, 256
+        top = {k: kw.pop(k) for k in ("z_dim", "w_dim", "c_dim", "img_resolution", "img_channels") if k in kw}
+        # Whatever is left at the top level is a flat synthesis/block/layer kwarg (StyleGAN3 repo layout).
+        synth_kw.update(kw)
+
+        def where(name: str) -> str:
+            return f"init_kwargs.{'synthesis_kwargs.' if nested else ''}{name}"
+
+        def as_int(value: Any, name: str, minimum: int = 0) -> int:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
+                raise CheckpointError(source, f"{name}={value!r} is not an integer ≥ {minimum}")
+            return int(value)
+
+        z_dim = as_int(top.get("z_dim", 512), "init_kwargs.z_dim", 1)
+        w_dim = as_int(top.get("w_dim", 512), "init_kwargs.w_dim", 1)
+        c_dim = as_int(top.get("c_dim", 0), "init_kwargs.c_dim", 0)
+        img_channels = as_int(top.get("img_channels", 3), "init_kwargs.img_channels", 1)
+        if "img_resolution" not in top:
+            raise CheckpointError(source, "init_kwargs has no img_resolution")
+        res = as_int(top["img_resolution"], "init_kwargs.img_resolution", 4)
+        if res & (res - 1):
+            raise CheckpointError(source, f"init_kwargs.img_resolution={res} is not a power of two")
+
+        m_known = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta",
+                   "num_ws", "z_dim", "c_dim", "w_dim"}
+        unknown = sorted(set(mapping_kw) - m_known)
+        if unknown:
+            raise CheckpointError(source, f"init_kwargs.mapping_kwargs has unsupported setting(s): "
+                                  + ", ".join(f"{k}={mapping_kw[k]!r}" for k in unknown))
+        num_layers = as_int(mapping_kw.get("num_layers", 8), "init_kwargs.mapping_kwargs.num_layers", 1)
+        embed = mapping_kw.get("embed_features")
+        embed = (w_dim if embed is None else as_int(embed, "init_kwargs.mapping_kwargs.embed_features", 1)) \
+            if c_dim > 0 else 0
+        layer_features = mapping_kw.get("layer_features")
+        layer_features = w_dim if layer_features is None else as_int(
+            layer_features, "init_kwargs.mapping_kwargs.layer_features", 1)
+        m_act = mapping_kw.get("activation", "lrelu")
+        if m_act not in _ACT_GAIN:
+            raise ModelError(f"{source}: mapping activation {m_act!r} is not supported "
+                             f"(supported: {', '.join(_ACT_GAIN)})")
+        lr_mul = mapping_kw.get("lr_multiplier", 0.01)
+        if not isinstance(lr_mul, (int, float)) or isinstance(lr_mul, bool) or lr_mul <= 0:
+            raise CheckpointError(source, f"init_kwargs.mapping_kwargs.lr_multiplier={lr_mul!r} is not a positive number")
+
+        s_known = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
+                   "channels", "use_noise", "activation", "kernel_size"} | _IGNORED_KWARGS
+        unknown = sorted(set(synth_kw) - s_known)
+        if unknown:
+            raise CheckpointError(source, "unsupported StyleGAN2 setting(s): "
+                                  + ", ".join(f"{where(k)}={synth_kw[k]!r}" for k in unknown))
+        architecture = synth_kw.get("architecture", "skip")
+        if architecture != "skip":
+            raise ModelError(
+                f"{source}: StyleGAN2 architecture {architecture!r} is not supported; morphstudio implements the "
+                "'skip' generator (the official default; 'orig' and 'resnet' generators are not implemented)")
+        if synth_kw.get("use_noise", True) is not True:
+            raise ModelError(f"{source}: StyleGAN2 with use_noise={synth_kw['use_noise']!r} is not supported")
+        if synth_kw.get("activation", "lrelu") != "lrelu":
+            raise ModelError(f"{source}: StyleGAN2 synthesis activation {synth_kw['activation']!r} is not supported")
+        if synth_kw.get("kernel_size", 3) != 3:
+            raise ModelError(f"{source}: StyleGAN2 kernel_size={synth_kw['kernel_size']!r} is not supported")
+        channel_base = as_int(synth_kw.get("channel_base", 32768), where("channel_base"), 1)
+        channel_max = as_int(synth_kw.get("channel_max", 512), where("channel_max"), 1)
+        num_fp16_res = as_int(synth_kw.get("num_fp16_res", defaults_fp16), where("num_fp16_res"), 0)
+        clamp = synth_kw.get("conv_clamp", defaults_clamp)
+        if clamp is not None and (isinstance(clamp, bool) or not isinstance(clamp, (int, float)) or clamp <= 0):
+            raise CheckpointError(source, f"{where('conv_clamp')}={clamp!r} is not a positive number or None")
+        rf = synth_kw.get("resample_filter", [1, 3, 3, 1])
+        try:
+            resample_filter = tuple(float(t) for t in rf)
+        except (TypeError, ValueError):
+            raise CheckpointError(source, f"{where('resample_filter')}={rf!r} is not a list of numbers") from None
+        channels = None
+        if synth_kw.get("channels") is not None:
+            raw = synth_kw["channels"]
+            try:
+                given = {int(r): int(c) for r, c in dict(raw).items()}
+            except (TypeError, ValueError):
+                raise CheckpointError(source, f"{where('channels')}={raw!r} is not a {{resolution: width}} map") from None
+            needed = [2**i for i in range(2, int(math.log2(res)) + 1)]
+            missing = [r for r in needed if r not in given]
+            if missing or any(c < 1 for c in given.values()):
+                raise CheckpointError(source, f"{where('channels')}={raw!r} must give a positive width for every "
+                                      f"resolution {needed}")
+            channels = tuple((r, given[r]) for r in needed)
+        beta = mapping_kw.get("w_avg_beta", 0.995)
+        return cls(
+            z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
+            mapping_layers=num_layers, embed_features=embed, layer_features=layer_features,
+            mapping_lr_mul=float(lr_mul), mapping_activation=m_act,
+            w_avg_beta=None if beta is None else float(beta),
+            channel_base=channel_base, channel_max=channel_max, channels=channels, num_fp16_res=num_fp16_res,
+            conv_clamp=None if clamp is None else float(clamp), architecture=architecture,
+            resample_filter=resample_filter,
+        )
+
+
+# --- numerical building blocks ----------------------------------------------------------------------------------
+
+
+def _setup_filter(taps: tuple[float, ...]) -> torch.Tensor:
+    """Separable 1-D taps -> normalised 2-D FIR filter (outer product, sum 1), as stored in official buffers."""
+    f = torch.as_tensor(taps, dtype=torch.float32)
+    f = f.ger(f)
+    return f / f.sum()
+
+
+def _bias_act(x: torch.Tensor, b: torch.Tensor, act: str, gain: float, clamp: float | None) -> torch.Tensor:
+    """``clamp(act(x + b) * gain)`` with ``b`` broadcast along dim 1 (the official ``bias_act`` order).
+
+    In-place when autograd is off (inference: the renderer's hot path); out of place otherwise so projection and
+    other gradient users can backpropagate.
+    """
+    inplace = not torch.is_grad_enabled()
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    b = b.to(x.dtype).reshape(shape)
+    if inplace:
+        x = x.add_(b)
+        if act == "lrelu":
+            x = F.leaky_relu_(x, 0.2)
+        elif act == "relu":
+            x = x.relu_()
+        if gain != 1:
+            x = x.mul_(gain)
+        if clamp is not None:
+            x = x.clamp_(-clamp, clamp)
+        return x
+    x = x + b
+    if act == "lrelu":
+        x = F.leaky_relu(x, 0.2)
+    elif act == "relu":
+        x = F.relu(x)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def _fir(x: torch.Tensor, f: torch.Tensor, gain: float, padding: int) -> torch.Tensor:
+    """Filter every channel with the 2-D FIR ``f`` (true convolution, like ``upfirdn2d`` with flip_filter=False)."""
+    n, c, h, w = x.shape
+    k = (f.flip([0, 1]) * gain).to(x.dtype)[None, None]
+    # One shared single-channel kernel over [N*C, 1, H, W]: cheaper than a depthwise conv with C groups.
+    y = F.conv2d(x.reshape(n * c, 1, h, w), k, padding=padding)
+    return y.reshape(n, c, y.shape[2], y.shape[3])
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """2× upsampling with FIR ``f`` and gain 4: zero insertion, pad (2, 1), filter — done as one transposed conv.
+
+    ``conv_transpose2d`` with stride 2, padding 1 and kernel ``f`` equals ``upfirdn2d(x, f, up=2, padding=[2,1,2,1],
+    gain=4)``: the transposed conv scatters each input sample over the (unflipped) 4×4 kernel.
+    """
+    n, c, h, w = x.shape
+    k = (f * 4).to(x.dtype)[None, None]
+    y = F.conv_transpose2d(x.reshape(n * c, 1, h, w), k, stride=2, padding=1)
+    return y.reshape(n, c, 2 * h, 2 * w)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool,
+    up: bool,
+    resample_filter: torch.Tensor | None,
+    fused: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """StyleGAN2's modulated convolution, without the noise/bias/activation that follow it.
+
+    Args:
+        x: ``[N, I, H, W]`` input (its dtype is the compute dtype).
+        weight: ``[O, I, k, k]`` raw weight (fp32 parameter).
+        styles: ``[N, I]`` per-sample input scales (fp32).
+        demodulate: Normalise each output channel's effective weight to unit norm.
+        up: Upsample 2× (transposed conv, then FIR ``resample_filter`` with gain 4).
+        resample_filter: ``[4, 4]`` FIR filter, needed when ``up``.
+        fused: One grouped convolution with per-sample weights (``True``), or one shared-weight convolution with
+            the styles applied to the activations before and the demodulation after (``False``; same maths,
+            faster for large batches).
+
+    Returns:
+        ``(y, dcoefs)``: ``y [N, O, H', W']``; when ``fused`` is False and ``demodulate`` is True the
+        demodulation is *not yet applied* and ``dcoefs [N, O]`` is returned so the caller can fuse it with the
+        noise addition. Otherwise ``dcoefs`` is ``None``.
+    """
+    n, in_ch = x.shape[0], x.shape[1]
+    out_ch, _, kh, kw = weight.shape
+    pad = kh // 2
+    if x.dtype == torch.float16 and demodulate:
+        # Pre-normalise as the official code does so fp16 intermediates cannot overflow; demodulation undoes it.
+        weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    if fused:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # [N, O, I, k, k]
+        if demodulate:
+            w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
+        xg = x.reshape(1, n * in_ch, *x.shape[2:])
+        if up:
+            wt = w.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw).to(x.dtype)
+            y = F.conv_transpose2d(xg, wt, stride=2, groups=n)
+            y = y.reshape(n, out_ch, *y.shape[2:])
+            y = _fir(y, resample_filter, gain=4, padding=1)
+        else:
+            y = F.conv2d(xg, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), padding=pad, groups=n)
+            y = y.reshape(n, out_ch, *y.shape[2:])
+        return y, None
+    dcoefs = None
+    if demodulate:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+    xs = x * styles.to(x.dtype).reshape(n, in_ch, 1, 1)
+    if up:
+        y = F.conv_transpose2d(xs, weight.transpose(0, 1).to(x.dtype), stride=2)
+        y = _fir(y, resample_filter, gain=4, padding=1)
+    else:
+        y = F.conv2d(xs, weight.to(x.dtype), padding=pad)
+    return y, dcoefs
+
+
+# --- layers -----------------------------------------------------------------------------------------------------
+
+
+class FullyConnectedLayer(nn.Module):
+    """Equalised-learning-rate dense layer: weights and biases are stored raw and scaled at run time.
+
+    Args:
+        in_features, out_features: Sizes.
+        activation: ``linear``, ``relu`` or ``lrelu``.
+        lr_multiplier: Scales the weight gain (``lr_mul / sqrt(in)``) and the bias.
+        bias_init: Initial bias (1 for style affines, so styles start at 1).
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype)
+        if self.bias_gain != 1:
+            b = b * self.bias_gain
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return _bias_act(x.matmul(w.t()), b, self.activation, _ACT_GAIN[self.activation], None)
+
+
+def _normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class MappingNetwork(nn.Module):
+    """z (+ embedded label) -> w, broadcast to ``num_ws``. Holds the ``w_avg`` buffer."""
+
+    def __init__(self, cfg: StyleGAN2Config) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.num_ws = cfg.num_ws
+        self.num_layers = cfg.mapping_layers
+        features = [cfg.z_dim + cfg.embed_features] + [cfg.layer_features] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        if cfg.c_dim > 0:
+            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.embed_features)
+        for i in range(cfg.mapping_layers):
+            self.add_module(f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], cfg.mapping_activation,
+                                                          lr_multiplier=cfg.mapping_lr_mul))
+        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        x = _normalize_2nd_moment(z.float())
+        if self.c_dim > 0:
+            y = _normalize_2nd_moment(self.embed(c.float()))
+            x = torch.cat([x, y], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3×3 conv (optionally 2× up) + noise + bias + lrelu·√2 (+ clamp)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool,
+                 conv_clamp: float | None, resample_filter: torch.Tensor) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution, self.up = in_channels, out_channels, resolution, up
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("resample_filter", resample_filter.clone())
+        self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None, fused: bool,
+                clamp: float | None) -> torch.Tensor:
+        """``noise`` is the raw (unscaled) noise ``[N or 1, 1, r, r]`` or ``None``; ``clamp`` the effective clamp."""
+        styles = self.affine(w)
+        y, dcoefs = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
+                                     resample_filter=self.resample_filter, fused=fused)
+        scaled_noise = None if noise is None else (noise * self.noise_strength).to(y.dtype)
+        inplace = not torch.is_grad_enabled()
+        if dcoefs is not None:
+            d = dcoefs.to(y.dtype).reshape(y.shape[0], -1, 1, 1)
+            if scaled_noise is not None:
+                y = torch.addcmul(scaled_noise, y, d)
+            else:
+                y = y.mul_(d) if inplace else y * d
+        elif scaled_noise is not None:
+            y = y.add_(scaled_noise) if inplace else y + scaled_noise
+        return _bias_act(y, self.bias, "lrelu", _SQRT2, clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1×1 conv without demodulation, styles scaled by ``1/sqrt(C)``, + bias (+ clamp)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool, clamp: float | None) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        y, _ = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, resample_filter=None,
+                                fused=fused)
+        return _bias_act(y, self.bias, "linear", 1.0, clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | conv0 with 2× up), conv1, ToRGB; buffer ``resample_filter`` for the skip."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 conv_clamp: float | None, resample_filter: torch.Tensor) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
+        self.register_buffer("resample_filter", resample_filter.clone())
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True,
+                                        conv_clamp=conv_clamp, resample_filter=resample_filter)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, up=False,
+                                    conv_clamp=conv_clamp, resample_filter=resample_filter)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp)
+        self.num_conv = 1 if in_channels == 0 else 2
+
+    def conv_layers(self) -> list[tuple[str, SynthesisLayer]]:
+        """``[("conv0", layer)?, ("conv1", layer)]`` in order."""
+        names = ["conv1"] if self.in_channels == 0 else ["conv0", "conv1"]
+        return [(n, getattr(self, n)) for n in names]
+
+
+class SynthesisNetwork(nn.Module):
+    """Blocks ``b4 … b{R}`` of the skip generator."""
+
+    def __init__(self, cfg: StyleGAN2Config) -> None:
+        super().__init__()
+        self.block_resolutions = cfg.block_resolutions
+        self.num_ws = cfg.num_ws
+        f = _setup_filter(cfg.resample_filter)
+        for res in self.block_resolutions:
+            in_ch = cfg.channels_at(res // 2) if res > 4 else 0
+            block = SynthesisBlock(in_ch, cfg.channels_at(res), cfg.w_dim, res, cfg.img_channels,
+                                   cfg.conv_clamp, f)
+            self.add_module(f"b{res}", block)
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+
+# --- the generator ----------------------------------------------------------------------------------------------
+
+
+class StyleGAN2Generator(Generator):
+    """StyleGAN2 (skip architecture) behind the common :class:`Generator` interface.
+
+    Args:
+        config: The normalised settings (see :meth:`StyleGAN2Config.from_init_kwargs`).
+
+    Attributes:
+        modconv: ``"auto"`` (default), ``"fused"`` or ``"unfused"``: how modulated convolutions run for batches.
+            ``auto`` uses one grouped convolution with per-sample weights for a single image, and one
+            shared-weight convolution with styles applied to the activations for batches (same maths; far faster
+            for batches because the convolution becomes one large matrix product).
+    """
+
+    family = "stylegan2"
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.z_dim, self.w_dim, self.c_dim = config.z_dim, config.w_dim, config.c_dim
+        self.num_ws = config.num_ws
+        self.resolution = config.img_resolution
+        self.img_channels = config.img_channels
+        self.init_kwargs = config.to_init_kwargs()
+        self.modconv: ModConvMode = "auto"
+        self._precision: torch.dtype = torch.float32
+        self._half_res = 0  # number of highest resolutions computed in self._precision on CUDA
+        # Official names: the sub-networks are "mapping" and "synthesis", which the interface uses for methods, so
+        # they live in _modules directly (state_dict / to() / named_modules all go through _modules).
+        self._modules["mapping"] = MappingNetwork(config)
+        self._modules["synthesis"] = SynthesisNetwork(config)
+
+    # --- construction from checkpoints ----------------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                   source: str | Path | None = None) -> StyleGAN2Generator:
+        """Build from stored constructor kwargs and load official ``G_ema`` tensors, checking every key and shape.
+
+        Args:
+            init_kwargs: StyleGAN2-ADA nested kwargs or the StyleGAN3 repository's flat ``stylegan2`` kwargs.
+            state: ``{official name: tensor}``. ``*.resample_filter`` buffers may be left out (they are derived
+                from the config, not learned); everything else must be present.
+            source: The file, for error messages.
+
+        Raises:
+            CheckpointError: Bad kwargs, or a tensor missing, unexpected or of the wrong shape.
+            ModelError: An architecture this backend does not implement.
+        """
+        config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
+        gen = cls(config)
+        gen.load_official_state(state, source)
+        return gen.eval()
+
+    @classmethod
+    def expected_shapes(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None) -> dict[str, tuple]:
+        """``{official name: shape}`` of a generator with these kwargs, without allocating its weights."""
+        config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
+        with torch.device("meta"):
+            gen = cls(config)
+        return {k: tuple(v.shape) for k, v in gen.state_dict().items()}
+
+    def load_official_state(self, state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> None:
+        """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`)."""
+        own = self.state_dict()
+        full = dict(state)
+        for key, value in own.items():  # derived buffers may be absent: keep the config's
+            if key.endswith("resample_filter") and key not in full:
+                full[key] = value
+        check_state({k: tuple(v.shape) for k, v in own.items()}, full, source, what="StyleGAN2 generator")
+        with torch.no_grad():
+            for key, value in own.items():
+                value.copy_(torch.as_tensor(full[key]).to(value.dtype))
+
+    # --- the interface ----------------------------------------------------------------------------------------
+
+    @property
+    def mapping_network(self) -> MappingNetwork:
+        return self._modules["mapping"]  # type: ignore[return-value]
+
+    @property
+    def synthesis_network(self) -> SynthesisNetwork:
+        return self._modules["synthesis"]  # type: ignore[return-value]
+
+    @property
+    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
+        return self.mapping_network.w_avg
+
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.mapping_network(z, c)
+
+    def set_precision(self, dtype: torch.dtype, num_fp16_res: int | None = None) -> None:
+        """Choose the compute precision of the highest-resolution blocks (CUDA only; CPU always runs fp32).
+
+        As in the official code, parameters stay fp32; the ``num_fp16_res`` highest-resolution blocks compute in
+        ``dtype`` and the image is accumulated in fp32. A checkpoint trained without mixed precision
+        (``num_fp16_res = 0``, e.g. converted TensorFlow models) uses the official training default of 4 blocks;
+        in fp16 those blocks then clamp activations to ±256 as mixed-precision checkpoints do, so fp16 cannot
+        overflow (bf16 has fp32's range and needs no clamp).
+
+        Args:
+            dtype: ``torch.float32``, ``torch.float16`` or ``torch.bfloat16``.
+            num_fp16_res: Override how many resolutions run in ``dtype``.
+
+        Raises:
+            ModelError: Another dtype.
+        """
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ModelError(f"StyleGAN2 precision must be fp32, fp16 or bf16, got {dtype}")
+        self._precision = dtype
+        n = self.config.num_fp16_res if num_fp16_res is None else int(num_fp16_res)
+        self._half_res = n if n > 0 else 4
+
+    @property
+    def precision(self) -> torch.dtype:
+        """The requested compute precision (effective only on CUDA)."""
+        return self._precision
+
+    def _block_dtype(self, res: int, device: torch.device) -> torch.dtype:
+        if self._precision == torch.float32 or device.type != "cuda":
+            return torch.float32
+        fp16_resolution = max(2 ** (int(math.log2(self.resolution)) + 1 - self._half_res), 8)
+        return self._precision if res >= fp16_resolution else torch.float32
+
+    def _synthesis(self, ws: torch.Tensor, noise_mode: NoiseMode,
+                   noise: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        ws = ws.float()
+        n = ws.shape[0]
+        noise = self._check_noise(noise, n)
+        fused = self.modconv == "fused" or (self.modconv == "auto" and n == 1)
+        x = img = None
+        w_idx = 0
+        for block in self.synthesis_network.blocks():
+            dtype = self._block_dtype(block.resolution, ws.device)
+            clamp = self.config.conv_clamp
+            if clamp is None and dtype == torch.float16 and self.config.num_fp16_res == 0:
+                clamp = 256.0  # see set_precision: fp16 on a model trained without it
+            if block.in_channels == 0:
+                x = block.const.to(dtype).unsqueeze(0).expand(n, -1, -1, -1)
+            else:
+                x = x.to(dtype)
+            for name, layer in block.conv_layers():
+                layer_noise = self._layer_noise(f"b{block.resolution}.{name}", layer, noise_mode, noise, n, ws.device)
+                x = layer(x, ws[:, w_idx], layer_noise, fused, clamp)
+                w_idx += 1
+            if img is not None:
+                img = upsample2d(img, block.resample_filter)
+            y = block.torgb(x, ws[:, w_idx], fused, clamp).float()
+            img = y if img is None else img.add_(y) if not torch.is_grad_enabled() else img + y
+        return img
+
+    def _layer_noise(self, name: str, layer: SynthesisLayer, noise_mode: NoiseMode,
+                     noise: dict[str, torch.Tensor] | None, n: int, device: torch.device) -> torch.Tensor | None:
+        """Raw per-layer noise ``[N or 1, 1, r, r]`` (scaled by ``noise_strength`` inside the layer)."""
+        if noise is not None and name in noise:
+            return noise[name]
+        r = layer.resolution
+        if noise_mode == "const":
+            return layer.noise_const.reshape(1, 1, r, r)
+        if noise_mode == "random":
+            return torch.randn([n, 1, r, r], device=device)
+        return None
+
+    def _check_noise(self, noise: dict[str, torch.Tensor] | None, n: int) -> dict[str, torch.Tensor] | None:
+        """Validate a per-layer noise override; return it as ``{name: [N or 1, 1, r, r] float32}``."""
+        if noise is None:
+            return None
+        shapes = self.noise_shapes()
+        out: dict[str, torch.Tensor] = {}
+        for name, value in noise.items():
+            if name not in shapes:
+                raise ModelError(f"noise override for unknown layer {name!r}; layers with noise: "
+                                 + ", ".join(shapes))
+            h, w = shapes[name]
+            t = torch.as_tensor(value, device=self.device).float()
+            if t.shape == (h, w):
+                t = t.reshape(1, 1, h, w)
+            if t.ndim != 4 or t.shape[1:] != (1, h, w) or t.shape[0] not in (1, n):
+                raise ModelError(f"noise override for {name!r} must have shape [{n}, 1, {h}, {w}], [1, 1, {h}, {w}] "
+                                 f"or [{h}, {w}], got {list(t.shape)}")
+            out[name] = t
+        return out
+
+    def layers(self) -> list[LayerInfo]:
+        """conv layers and ToRGBs in network order; a ToRGB shares the w index of the next block's conv0."""
+        infos: list[LayerInfo] = []
+        w_idx = 0
+        for block in self.synthesis_network.blocks():
+            for name, layer in block.conv_layers():
+                infos.append(LayerInfo(w_idx, block.resolution, f"b{block.resolution}.{name}", layer.in_channels))
+                w_idx += 1
+            infos.append(LayerInfo(w_idx, block.resolution, f"b{block.resolution}.torgb", block.out_channels))
+        return infos
+
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        return {f"b{block.resolution}.{name}": (block.resolution, block.resolution)
+                for block in self.synthesis_network.blocks() for name, _ in block.conv_layers()}
+
+
+def check_state(expected: Mapping[str, tuple], state: Mapping[str, Any], source: str | Path | None,
+                what: str = "generator") -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly the ``expected`` names and shapes.
+
+    Args:
+        expected: ``{name: shape}`` the network needs.
+        state: ``{name: tensor}`` from the file (already renamed to official names).
+        source: The file, for the message.
+        what: What the network is, for the message.
+
+    Raises:
+        CheckpointError: Names the first offending tensor and both shapes.
+    """
+    def shape_of(v: Any) -> tuple:
+        return tuple(getattr(v, "shape", ()))
+
+    for key, shape in expected.items():
+        if key not in state:
+            raise CheckpointError(source, f"tensor '{key}' is missing: a {what} with these settings needs shape "
+                                  f"{list(shape)} (file has {len(state)} tensors)")
+        got = shape_of(state[key])
+        if not isinstance(state[key], torch.Tensor):
+            raise CheckpointError(source, f"'{key}' is a {type(state[key]).__name__}, not a tensor")
+        if got != tuple(shape):
+            raise CheckpointError(source, f"tensor '{key}' has shape {list(got)} but a {what} with these settings "
+                                  f"needs {list(shape)}")
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise CheckpointError(source, f"unexpected tensor '{extra[0]}' with shape {list(shape_of(state[extra[0]]))}: "
+                              f"not part of a {what} with these settings"
+                              + (f" ({len(extra) - 1} more unexpected)" if len(extra) > 1 else ""))
+
+
+__all__ = ["StyleGAN2Config", "StyleGAN2Generator", "check_state", "modulated_conv2d", "upsample2d"]
