@@ -1,0 +1,90 @@
+"""``morphstudio inspect MODEL [--grid out.png]``: what a checkpoint is, and a contact sheet of its faces."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from morphstudio.errors import RenderError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="describe a model checkpoint and optionally save a contact sheet of its faces",
+        description="Print a checkpoint's format, family, resolution, latent sizes, layer table (which w index "
+        "drives which resolution) and parameter count. Nothing inside the file is executed.",
+    )
+    p.add_argument("model", help="checkpoint path (.pkl, .pt, .safetensors) or builtin:NAME")
+    p.add_argument("--grid", type=Path, metavar="OUT.png", help="save a contact sheet of faces from seeds")
+    p.add_argument("--seeds", default="0-15", help="seeds for the sheet: '0-15' or '1,5,9' (default 0-15)")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi for the sheet (default 1)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    p.set_defaults(func=run)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                seeds.extend(range(int(a), int(b) + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError:
+            raise RenderError(f"--seeds: expected numbers like '0-15' or '1,5,9', got {text!r}") from None
+    if not seeds:
+        raise RenderError(f"--seeds: no seeds in {text!r}")
+    return seeds
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from morphstudio.devices import resolve_device
+    from morphstudio.generators.loading import build_generator, load_checkpoint
+    from morphstudio.generators.sheet import contact_sheet
+
+    seeds = parse_seeds(args.seeds) if args.grid else []
+    device = resolve_device(args.device)
+    ckpt = load_checkpoint(args.model)
+    gen = build_generator(ckpt).to(device).eval().requires_grad_(False)
+
+    n_params = sum(p.numel() for p in gen.parameters())
+    print(f"model       {ckpt.path}")
+    print(f"format      {ckpt.format}")
+    print(f"family      {gen.family}")
+    print(f"resolution  {gen.resolution} x {gen.resolution}")
+    print(f"z_dim       {gen.z_dim}")
+    print(f"w_dim       {gen.w_dim}")
+    print(f"c_dim       {gen.c_dim}" + ("  (conditional)" if gen.c_dim else ""))
+    print(f"num_ws      {gen.num_ws}")
+    print(f"parameters  {n_params:,}")
+    for key, value in ckpt.extra.items():
+        print(f"{key:<11} {value}")
+    print("\nlayer table (w index -> layer, resolution, channels):")
+    print(f"  {'w':>3}  {'layer':<24} {'res':>5} {'ch':>5}")
+    for layer in gen.layers():
+        print(f"  {layer.w_index:>3}  {layer.name:<24} {layer.resolution:>5} {layer.channels:>5}")
+
+    if args.grid:
+        sheet = contact_sheet(gen, seeds, psi=args.psi)
+        out: Path = args.grid
+        if out.parent and not out.parent.exists():
+            raise RenderError(f"--grid: folder {str(out.parent)!r} does not exist")
+        # Write beside the target and rename, so a failed save never leaves a half-written PNG.
+        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent or ".")
+        os.close(fd)
+        try:
+            Image.fromarray(sheet).save(tmp, format="PNG")
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        print(f"\ncontact sheet of seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} faces, psi {args.psi}) -> {out}")
+    return 0
