@@ -1,0 +1,262 @@
+"""The Python API for scenes: ``load_scene`` -> :class:`Scene` -> ``latents`` / ``render``.
+
+Example (the same scene as a YAML file would give)::
+
+    import morphstudio
+
+    scene = morphstudio.load_scene({
+        "model": "builtin:dcgan-faces64",
+        "loop": True,
+        "output": {"path": "media/three.mp4", "size": 256, "fps": 24, "duration": 6},
+        "faces": {"a": {"seed": 1}, "b": {"seed": 2}, "mid": {"average": ["a", "b"]}},
+        "timeline": [{"at": 0, "face": "a"}, {"at": 2, "face": "mid"}, {"at": 4, "face": "b"}],
+        "loops": [{"amplitude": 0.2, "period": 3}],
+    })
+    ws = scene.latents(range(scene.frame_count))      # numpy [T, num_ws, w_dim] float32
+    morphstudio.render(scene)
+
+A dict's relative paths are relative to ``base_dir`` (default: the current folder); a file's to the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from morphstudio.errors import CheckpointError
+from morphstudio.latent import LatentSpace
+from morphstudio.scene.schema import NoiseSpec, OutputSpec, SceneSpec
+from morphstudio.scene.validate import Timing, load_spec, resolve_path
+from morphstudio.scene.yamlmap import Locator, load_yaml, read_scene_text
+from morphstudio.timeline.faces import ProjectImage
+from morphstudio.timeline.timeline import ClosureItem, Timeline
+
+__all__ = ["Scene", "load_scene", "render"]
+
+
+def _file_identity(path: Path, hash_limit: int = 64 * 2**20) -> dict[str, Any]:
+    """Size, mtime and (for files up to ``hash_limit``) a content hash: what makes two inputs the same."""
+    st = path.stat()
+    ident: dict[str, Any] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if st.st_size <= hash_limit and path.is_file():
+        ident["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return ident
+
+
+class Scene:
+    """A loaded, validated scene.
+
+    Use :func:`load_scene` to make one. The model is loaded only when something needs it
+    (:meth:`generator`, :meth:`latent_space`, :meth:`latents`).
+
+    Attributes:
+        path: The scene file (None for scenes from Python data).
+        spec: The validated :class:`SceneSpec`.
+        model: ``builtin:NAME`` or an absolute checkpoint path (the ``--model`` override when given).
+        device: Requested device (None = auto).
+        seed: The scene seed.
+        fps: Frames per second.
+        frame_count: Frames to render.
+        duration: Seconds (one period for a looping scene).
+        is_loop: Frame ``frame_count`` equals frame 0.
+        output: The output settings, with ``path`` and ``audio`` made absolute.
+        noise: The noise settings.
+    """
+
+    def __init__(self, spec: SceneSpec, timing: Timing, *, path: Path | None, base_dir: Path, loc: Locator,
+                 model: str, model_override: str | None, device: str | None,
+                 latent_space: LatentSpace | None = None, project_image: ProjectImage | None = None) -> None:
+        self.path = path
+        self.spec = spec
+        self.base_dir = base_dir
+        self.loc = loc
+        self.timing = timing
+        self.model = model
+        self._model_override = model_override
+        self.device = device
+        self.seed = spec.seed
+        self.fps = float(timing.fps)
+        self.frame_count = int(timing.frame_count)
+        self.duration = float(timing.duration)
+        self.is_loop = bool(timing.is_loop)
+        out = spec.output.model_copy()
+        out.path = str(resolve_path(base_dir, spec.output.path).resolve())
+        if out.audio is not None:
+            out.audio = str(resolve_path(base_dir, out.audio).resolve())
+        self.output: OutputSpec = out
+        self.noise: NoiseSpec = spec.noise
+        self._space = latent_space
+        self._project_image = project_image
+        self._generator: Any = None
+        self._timeline: Timeline | None = None
+
+    # --- the model ------------------------------------------------------------------------------------------------
+
+    def generator(self) -> Any:
+        """The torch generator (loaded once, on :attr:`device`)."""
+        if self._generator is None:
+            from morphstudio import load_generator
+
+            self._generator = load_generator(self.model, device=self.device)
+        return self._generator
+
+    def latent_space(self) -> LatentSpace:
+        """The model's :class:`LatentSpace` (from the generator unless one was injected)."""
+        if self._space is None:
+            self._space = self.generator().latent_space()
+        return self._space
+
+    def _projector(self) -> ProjectImage | None:
+        if self._project_image is not None:
+            return self._project_image
+        if not any(face.image is not None for face in self.spec.faces.values()):
+            return None
+        try:
+            from morphstudio.faces import project_cached
+        except ImportError:
+            return None
+
+        def project(image_path: Path, options: dict) -> np.ndarray:
+            ws = project_cached(image_path, self.generator(), space="w+", steps=options.get("steps"),
+                                align=options.get("align", True), cache_dir=None)
+            return np.asarray(ws, dtype=np.float32).reshape(self.latent_space().num_ws, -1)
+
+        return project
+
+    # --- latents --------------------------------------------------------------------------------------------------
+
+    def timeline(self) -> Timeline:
+        """The built :class:`Timeline` (faces resolved, model-dependent checks done)."""
+        if self._timeline is None:
+            self._timeline = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
+                                      self._projector())
+        return self._timeline
+
+    def latents(self, frames: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Latents ``[T, num_ws, w_dim]`` float32 for the given frame indices."""
+        return self.timeline().latents(frames)
+
+    def closure(self) -> list[ClosureItem]:
+        """How every periodic element returns to its start at frame ``frame_count`` (see ``validate``)."""
+        return self.timeline().closure()
+
+    # --- identity and description ---------------------------------------------------------------------------------
+
+    def _input_files(self) -> list[Path]:
+        spec, files = self.spec, []
+        for face in spec.faces.values():
+            for value in (face.latent, face.image):
+                if value is not None:
+                    files.append(resolve_path(self.base_dir, value))
+        files += [resolve_path(self.base_dir, a.direction) for a in spec.attributes.values()]
+        files += [resolve_path(self.base_dir, lp.direction) for lp in spec.loops if lp.direction != "random"]
+        return files
+
+    def fingerprint(self) -> str:
+        """sha256 of everything that decides the frames: the spec, the model, input files, overrides."""
+        ident: dict[str, Any] = {"spec": self.spec.model_dump(mode="json")}
+        if self.model.startswith("builtin:"):
+            ident["model"] = self.model
+        else:
+            ident["model"] = _file_identity(Path(self.model))
+        ident["overrides"] = {"model": self._model_override, "device": self.device}
+        ident["files"] = [_file_identity(p) for p in self._input_files() if p.exists()]
+        ident["output"] = {"path": self.output.path, "audio": self.output.audio}
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def summary(self) -> str:
+        """A few lines describing the scene (for ``render --dry-run`` and ``validate``)."""
+        spec, out = self.spec, self.output
+        size = "model resolution" if out.size is None else f"{out.size[0]}x{out.size[1]} ({out.fit})"
+        kinds: dict[str, int] = {}
+        for face in spec.faces.values():
+            kinds[face.kind] = kinds.get(face.kind, 0) + 1
+        faces = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "none"
+        lines = [
+            f"scene:      {self.path if self.path is not None else '(from Python data)'}",
+            f"model:      {self.model}" + (" (--model override)" if self._model_override else ""),
+            f"device:     {self.device or 'auto'}",
+            f"duration:   {self.duration:g} s at {self.fps:g} fps = {self.frame_count} frames"
+            + (" (loops)" if self.is_loop else ""),
+            f"output:     {out.path} [{out.codec}, {size}"
+            + (f", crf {out.crf}" if out.crf is not None else "") + (f", audio {out.audio}" if out.audio else "") + "]",
+            f"faces:      {len(spec.faces)} ({faces})",
+            f"keyframes:  {len(spec.timeline)}",
+            f"walks:      {len(spec.walks)}   loops: {len(spec.loops)}   attributes: {len(spec.attributes)}",
+            f"noise:      {spec.noise.mode}" + (f" (seed {spec.noise.seed})" if spec.noise.mode in
+                                                 ("fixed", "animated") else ""),
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Scene({str(self.path) if self.path else 'dict'}, model={self.model!r}, frames={self.frame_count})"
+
+
+def load_scene(
+    source: str | Path | dict | SceneSpec,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    latent_space: LatentSpace | None = None,
+    project_image: ProjectImage | None = None,
+    base_dir: str | Path | None = None,
+) -> Scene:
+    """Load and validate a scene.
+
+    Args:
+        source: A YAML file path, or the scene as a dict / :class:`SceneSpec`.
+        model: Override the scene's ``model:`` (path relative to the current folder, or ``builtin:NAME``).
+        device: Override the scene's ``device:``.
+        latent_space: Use this latent space instead of loading the model (tests, tools without torch).
+        project_image: Use this projector for image faces instead of :mod:`morphstudio.faces`.
+        base_dir: Folder for relative paths of a dict scene (default: the current folder).
+
+    Returns:
+        The :class:`Scene`.
+
+    Raises:
+        SceneError: The scene is invalid (the message names file:line: field).
+        CheckpointError: The ``model`` override does not exist.
+    """
+    path: Path | None = None
+    if isinstance(source, (str, Path)):
+        display = str(source)
+        path = Path(source).expanduser()
+        text = read_scene_text(path, display)
+        data, loc = load_yaml(text, display)
+        base = path.resolve().parent
+    else:
+        data, loc = source, Locator()
+        base = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
+    spec, timing = load_spec(data, loc, base, check_model_file=model is None)
+    if model is not None:
+        resolved_model = model
+        if not model.startswith("builtin:"):
+            p = Path(model).expanduser().resolve()
+            if not p.exists():
+                raise CheckpointError(model, "model file not found (from --model)")
+            resolved_model = str(p)
+    elif spec.model.startswith("builtin:"):
+        resolved_model = spec.model
+    else:
+        resolved_model = str(resolve_path(base, spec.model).resolve())
+    dev = device if device is not None else spec.device
+    if dev == "auto":
+        dev = None
+    return Scene(spec, timing, path=path, base_dir=base, loc=loc, model=resolved_model, model_override=model,
+                 device=dev, latent_space=latent_space, project_image=project_image)
+
+
+def render(scene: Scene | str | Path | dict, **kwargs: Any) -> Any:
+    """Render a scene (see :func:`morphstudio.render.renderer.render_scene` for the options)."""
+    if not isinstance(scene, Scene):
+        scene = load_scene(scene, model=kwargs.pop("model", None), device=kwargs.pop("device", None))
+    from morphstudio.render.renderer import render_scene
+
+    return render_scene(scene, **kwargs)
+
