@@ -1,0 +1,623 @@
+"""The streaming renderer: latents -> batches on the device -> bounded queues -> encoder threads.
+
+``render_latents`` is the engine (a generator plus a function from frame indices to latents); ``render_scene``
+puts a :class:`morphstudio.api.Scene` on top of it. The loop on the calling thread only computes: latents in
+chunks, synthesis + resize + uint8 in batches. Each encoded segment (and each extra sink) is fed by its own
+thread behind a bounded queue, so generation, the device->host copy and encoding overlap. With several encoder
+jobs the loop interleaves batches of up to ``jobs`` segments, always feeding the encoder with the shortest queue,
+so a generator faster than one ffmpeg keeps several busy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from morphstudio.devices import resolve_device, resolve_dtype
+from morphstudio.errors import RenderError
+from morphstudio.generators.base import Generator
+from morphstudio.render.batcher import Batcher, Pending, auto_batch_size, cpu_threads_for, output_size
+from morphstudio.render.clock import FrameSelection, parse_frame_range, plan_segments, segment_length
+from morphstudio.render.noise import NoiseSettings, NoiseSource
+from morphstudio.render.resume import latents_digest, open_parts, parts_dir_for
+from morphstudio.render.segments import Segment, commit, discard_partials, join_segments, remove_parts, \
+    segment_file, segment_sink
+from morphstudio.render.worker import SinkWorker
+from morphstudio.sinks.base import Sink, StreamInfo
+from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
+from morphstudio.sinks.image_folder import ImageFolderSink
+from morphstudio.sinks.tee import TeeSink
+from morphstudio.sinks.window import PreviewClosed, WindowSink
+
+LatentsFn = Callable[[Sequence[int]], np.ndarray]
+
+LATENT_CHUNK = 256  # frames of latents computed at once outside segments (memory: 256 x num_ws x w_dim floats)
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """The renderer's view of a scene's ``output`` block (any object with these attributes converts).
+
+    Attributes:
+        path: Output file (a folder for ``png``); ``None`` = no file, frames only go to the extra sinks.
+        size: ``(W, H)``, one int for a square, or ``None`` for the model's resolution.
+        fit: ``fill`` | ``fit`` | ``letterbox``.
+        fps: Frames per second.
+        codec: ``h264`` | ``h265`` | ``vp9`` | ``prores`` | ``gif`` | ``png`` | ``ffv1``.
+        crf: Quality; ``None`` = codec default.
+        audio: Audio file to mux, or ``None``.
+        segment_seconds: Length of independently encoded segments.
+    """
+
+    path: str | None = "out.mp4"
+    size: tuple[int, int] | int | None = None
+    fit: str = "fill"
+    fps: float = 30.0
+    codec: str = "h264"
+    crf: int | None = None
+    audio: str | None = None
+    segment_seconds: float = 4.0
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "OutputSettings":
+        """From an ``OutputSpec`` (pydantic), a dict, or an OutputSettings."""
+        if spec is None:
+            return cls()
+        if isinstance(spec, OutputSettings):
+            return spec
+        get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
+        size = get("size", None)
+        return cls(
+            path=None if get("path", "out.mp4") is None else str(get("path", "out.mp4")),
+            size=tuple(size) if isinstance(size, (list, tuple)) else size,
+            fit=get("fit", "fill") or "fill",
+            fps=float(get("fps", 30.0) or 30.0),
+            codec=get("codec", "h264") or "h264",
+            crf=get("crf", None),
+            audio=None if get("audio", None) is None else str(get("audio", None)),
+            segment_seconds=float(get("segment_seconds", 4.0) or 4.0),
+        )
+
+    def with_path(self, path: str | Path | None) -> "OutputSettings":
+        """A copy writing to ``path``, with the codec adjusted when the extension demands it."""
+        if path is None:
+            return replace(self, path=None)
+        return replace(self, path=str(path), codec=infer_codec(str(path), self.codec))
+
+
+def infer_codec(path: str, codec: str) -> str:
+    """Codec implied by an output name: ``.gif`` -> gif, no extension -> png folder, ``.webm`` -> vp9; a still
+    format asked to write a video file falls back to h264. Otherwise ``codec`` is kept (and checked later)."""
+    ext = Path(path).suffix.lower()
+    if ext == ".gif":
+        return "gif"
+    if ext == "" or path.endswith(("/", os.sep)):
+        return "png"
+    if ext == ".webm" and codec != "vp9":
+        return "vp9"
+    if codec in ("gif", "png"):
+        return "vp9" if ext == ".webm" else "h264"
+    return codec
+
+
+@dataclass
+class RenderPlan:
+    """Everything decided before the first frame: shown by ``--dry-run``.
+
+    Attributes:
+        frames: The frame indices to render.
+        fps: Frames per second.
+        width: Output width.
+        height: Output height.
+        batch: Frames per generator call.
+        precision: Compute dtype.
+        device: Where the generator runs.
+        output: Output settings (path ``None`` = no file).
+        segments: Encoded segments (empty for gif/png/no file).
+        jobs: Encoders running at once.
+        cpu_threads: Torch CPU threads (CPU rendering only).
+    """
+
+    frames: range
+    fps: float
+    width: int
+    height: int
+    batch: int
+    precision: torch.dtype
+    device: torch.device
+    output: OutputSettings
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    jobs: int = 1
+    cpu_threads: int | None = None
+
+    def describe(self) -> list[str]:
+        """Human-readable lines."""
+        n = len(self.frames)
+        lines = [
+            f"frames:    {self.frames.start}..{self.frames.stop - 1} ({n} frames, {n / self.fps:.2f} s at "
+            f"{self.fps:g} fps)",
+            f"size:      {self.width}x{self.height} ({self.output.fit})",
+            f"device:    {self.device} ({str(self.precision).replace('torch.', '')}), batch {self.batch} "
+            f"-> {-(-n // self.batch)} batches" + (f", {self.cpu_threads} torch threads" if self.cpu_threads else ""),
+        ]
+        if self.output.path is None:
+            lines.append("output:    none (preview / sinks only)")
+        else:
+            lines.append(f"output:    {self.output.path} ({self.output.codec}"
+                         + (f", crf {self.output.crf}" if self.output.crf is not None else "")
+                         + (f", audio {self.output.audio}" if self.output.audio else "") + ")")
+        if self.segments:
+            lines.append(f"segments:  {len(self.segments)} of up to {segment_length(self.output.segment_seconds, self.fps)}"
+                         f" frames, {self.jobs} encoder(s) at once, joined losslessly")
+        return lines
+
+
+@dataclass
+class RenderResult:
+    """What a render did.
+
+    Attributes:
+        output: The file/folder written, or ``None``.
+        frames: Frame indices rendered (including reused segments).
+        width: Frame width.
+        height: Frame height.
+        fps: Frames per second.
+        seconds: Wall-clock time.
+        batch: Final batch size (smaller than planned after an out-of-memory).
+        segments: Number of encoded segments.
+        reused_segments: How many came from an interrupted render (``--resume``).
+        stopped: True when the preview window was closed before the end.
+        notes: Messages for the user (resume decisions...).
+    """
+
+    output: Path | None
+    frames: range
+    width: int
+    height: int
+    fps: float
+    seconds: float
+    batch: int
+    segments: int = 0
+    reused_segments: int = 0
+    stopped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return len(self.frames) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def default_jobs() -> int:
+    """Encoders at once: half the cores (the other half generate), at least 1."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def plan_render(
+    generator: Generator,
+    frame_count: int,
+    fps: float,
+    output: OutputSettings | None,
+    *,
+    frames: FrameSelection = None,
+    batch: int | None = None,
+    precision: str | torch.dtype | None = None,
+    jobs: int | None = None,
+    cpu_threads: int | None = None,
+) -> RenderPlan:
+    """Decide frames, size, batch size, segments and threads (validating everything a user can get wrong).
+
+    Raises:
+        RenderError: Bad frame range, batch size, size, codec/container combination.
+        DeviceError: A precision the device does not support.
+    """
+    out = output if output is not None else OutputSettings(path=None)
+    rng = parse_frame_range(frames, frame_count)
+    width, height = output_size(out.size, generator.resolution)
+    device = generator.device
+    dtype = resolve_dtype(precision, device)
+    if out.path is not None:
+        container_check(out.codec, out.path, width, height)
+        if out.audio is not None and out.codec in ("gif", "png"):
+            raise RenderError(f"output.audio: cannot add audio to {out.codec} output ({out.path})")
+    if batch is not None and batch < 1:
+        raise RenderError(f"--batch must be at least 1, got {batch}")
+    if jobs is not None and jobs < 1:
+        raise RenderError(f"--jobs must be at least 1, got {jobs}")
+    if fps <= 0:
+        raise RenderError(f"output.fps must be positive, got {fps}")
+    bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)
+    bs = max(1, min(bs, len(rng)))
+    segmented = out.path is not None and out.codec not in ("gif", "png")
+    segs = plan_segments(rng, segment_length(out.segment_seconds, fps)) if segmented else []
+    n_jobs = jobs if jobs is not None else default_jobs()
+    n_jobs = max(1, min(n_jobs, len(segs) or 1))
+    threads = None
+    if device.type == "cpu":
+        encoders = n_jobs if segmented else (1 if out.path is not None else 0)
+        threads = cpu_threads if cpu_threads is not None else cpu_threads_for(encoders)
+    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads)
+
+
+@dataclass
+class _Lane:
+    """A contiguous run of frames with its own sink worker (one segment, or the whole range)."""
+
+    start: int
+    stop: int
+    worker: SinkWorker | None
+    segment: Segment | None = None
+    next: int = 0
+    dispatched: int = 0
+    hasher: Any = None
+    ws: np.ndarray | None = None
+    ws_start: int = 0
+
+    def remaining(self) -> int:
+        return self.stop - self.next
+
+
+def render_latents(
+    generator: Generator,
+    latents_fn: LatentsFn,
+    frame_count: int,
+    fps: float,
+    *,
+    output: OutputSettings | Any | None = None,
+    noise: NoiseSettings | Any | None = None,
+    duration: float | None = None,
+    frames: FrameSelection = None,
+    batch: int | None = None,
+    precision: str | torch.dtype | None = None,
+    sinks: Sequence[Sink] = (),
+    fingerprint: str | None = None,
+    resume: bool = False,
+    jobs: int | None = None,
+    cpu_threads: int | None = None,
+    progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RenderResult:
+    """Render frames of ``latents_fn`` with ``generator`` to a file and/or sinks.
+
+    Args:
+        generator: The generator, on its device, in eval mode.
+        latents_fn: ``frame indices -> float32 [T, num_ws, w_dim]`` (e.g. ``Scene.latents``).
+        frame_count: Frames in the whole scene.
+        fps: Frames per second (``output.fps`` is ignored in favour of this).
+        output: Output settings (``OutputSpec``-like); ``None`` or ``path=None`` writes no file.
+        noise: Noise settings (``NoiseSpec``-like); ``None`` = const.
+        duration: Scene duration in seconds (animated-noise period default); default ``frame_count / fps``.
+        frames: ``--frames`` selection (Python slice semantics); ``None`` = all.
+        batch: Frames per generator call; ``None`` = automatic.
+        precision: ``fp32`` (default), ``fp16`` or ``bf16``.
+        sinks: Extra sinks that receive every frame (window, null, ...).
+        fingerprint: Identity of what determines the frames; needed for ``resume`` (default: a hash of the
+            first latents, which is weaker).
+        resume: Reuse finished segments of an interrupted render of the same output.
+        jobs: Segment encoders at once (default half the CPU cores).
+        cpu_threads: Torch threads on CPU (default: cores minus encoders, see ``cpu_threads_for``).
+        progress: Show a tqdm bar (only on a terminal).
+        should_stop: Polled each batch; returning True stops the render like a closed preview window.
+        log: Where notes go (default: stderr).
+
+    Returns:
+        A :class:`RenderResult`.
+
+    Raises:
+        RenderError: Bad settings, or the render failed; EncoderError when ffmpeg failed. Nothing partial is
+            left at the output path; finished segments stay in the parts folder for ``--resume``.
+    """
+    t0 = time.perf_counter()
+    out = OutputSettings.from_spec(output) if output is not None else OutputSettings(path=None)
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    plan = plan_render(generator, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
+                       jobs=jobs, cpu_threads=cpu_threads)
+    if out.path is None and not sinks:
+        raise RenderError("nothing to render to: give an output path or at least one sink")
+    rng = plan.frames
+    info = StreamInfo(plan.width, plan.height, fps, len(rng), rng.start)
+    noise_settings = NoiseSettings.from_spec(noise)
+    source = NoiseSource(noise_settings, generator.noise_shapes(), fps,
+                         duration if duration is not None else frame_count / fps, generator.device)
+    batcher = Batcher(generator, plan.width, plan.height, out.fit, plan.precision, source)
+    result = RenderResult(Path(out.path) if out.path else None, rng, plan.width, plan.height, fps, 0.0, plan.batch)
+
+    extra = None
+    if sinks:
+        extra_sink = sinks[0] if len(sinks) == 1 else TeeSink(sinks)
+        extra = SinkWorker(extra_sink, info, depth=4, name="sink-extra")
+    ordered = extra is not None and extra.sink.wants_order
+
+    # --- lanes: what feeds which worker ---------------------------------------------------------------------
+    lanes: list[_Lane] = []
+    manifest = None
+    parts = None
+    segments: list[Segment] = []
+    threads_per_encoder = None
+    try:
+        if plan.segments:
+            assert out.path is not None
+            output_path = Path(out.path)
+            output_path.parent.mkdir(parents=True, exist_ok=True)
+            parts = parts_dir_for(output_path)
+            fp = fingerprint or "latents:" + latents_digest(latents_fn(list(range(min(frame_count, 4)))))
+            settings = {"width": plan.width, "height": plan.height, "fit": out.fit, "fps": fps, "codec": out.codec,
+                        "crf": out.crf, "precision": str(plan.precision), "noise": noise_settings.as_dict(),
+                        "segment_frames": segment_length(out.segment_seconds, fps), "frame_count": frame_count}
+            manifest, note = open_parts(parts, fp, settings, resume)
+            if note:
+                result.notes.append(note)
+                say(note)
+            ext = output_path.suffix.lower()
+            for s, e in plan.segments:
+                seg = Segment(s, e, segment_file(parts, s, e, ext))
+                if resume and manifest.finished(s, e) is not None:
+                    ws = latents_fn(list(range(s, e)))
+                    seg.reused = manifest.finished(s, e, _digest_of([ws])) is not None
+                segments.append(seg)
+                if not seg.reused:
+                    lanes.append(_Lane(s, e, None, seg, next=s))
+            result.segments = len(segments)
+            result.reused_segments = sum(s.reused for s in segments)
+            if plan.jobs > 1:
+                threads_per_encoder = max(1, (os.cpu_count() or 2) // plan.jobs)
+        elif out.path is not None:
+            lanes.append(_Lane(rng.start, rng.stop, None, None, next=rng.start))
+        else:
+            lanes.append(_Lane(rng.start, rng.stop, None, None, next=rng.start))
+
+        def open_lane(lane: _Lane) -> None:
+            lane_info = replace(info, frame_count=lane.stop - lane.start, first_frame=lane.start)
+            if lane.segment is not None:
+                seg = lane.segment
+                lane.hasher = hashlib.sha256()
+
+                def done(seg: Segment = seg, lane: _Lane = lane) -> None:
+                    commit(seg, manifest, lane.hasher.hexdigest()[:32])
+
+                sink = segment_sink(seg, out.codec, out.crf, threads_per_encoder)
+                lane.worker = SinkWorker(sink, lane_info, depth=3, on_closed=done, name=f"seg-{seg.start}")
+            elif out.path is not None:
+                sink = ImageFolderSink(out.path) if out.codec == "png" else FfmpegSink(out.path, out.codec, out.crf)
+                lane.worker = SinkWorker(sink, lane_info, depth=4, name="sink-file")
+
+        result.stopped = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered, progress,
+                                   should_stop, len(rng) - sum(len(s) for s in segments if s.reused))
+        result.batch = plan.batch
+        if extra is not None:
+            extra.finish()
+            extra.join()
+        if result.stopped:
+            raise _Stopped()
+        if plan.segments:
+            assert out.path is not None and parts is not None
+            join_segments(segments, Path(out.path), out.audio, parts)
+            remove_parts(parts)
+    except _Stopped:
+        _abort(lanes, extra, parts)
+        if out.path is not None:
+            raise RenderError("render stopped before the end; no output was written"
+                              + (" (finished segments are kept: --resume continues)" if plan.segments else "")) \
+                from None
+    except PreviewClosed:
+        _abort(lanes, extra, parts)
+        result.stopped = True
+        if out.path is not None:
+            raise RenderError("the preview window was closed, so the render stopped; no output was written"
+                              + (" (finished segments are kept: --resume continues)" if plan.segments else "")) \
+                from None
+    except BaseException:
+        _abort(lanes, extra, parts)
+        raise
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+class _Stopped(Exception):
+    """``should_stop`` asked for the render to end early."""
+
+
+def _digest_of(chunks: Sequence[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(np.ascontiguousarray(c, dtype=np.float32).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _abort(lanes: list[_Lane], extra: SinkWorker | None, parts: Path | None) -> None:
+    """Stop everything after a failure: segments fully handed over may finish (kept for --resume), the rest is
+    killed and its partial files deleted."""
+    for lane in lanes:
+        w = lane.worker
+        if w is None:
+            continue
+        if lane.dispatched == lane.stop - lane.start and lane.segment is not None:
+            try:
+                if w.join(timeout=30):
+                    continue
+            except BaseException:  # noqa: BLE001 - this segment failed too; abort it below
+                pass
+        w.abort()
+    if extra is not None:
+        extra.abort()
+    if parts is not None:
+        discard_partials(parts)
+
+
+def _run_loop(
+    plan: RenderPlan,
+    lanes: list[_Lane],
+    open_lane: Callable[[_Lane], None],
+    latents_fn: LatentsFn,
+    batcher: Batcher,
+    extra: SinkWorker | None,
+    ordered: bool,
+    progress: bool,
+    should_stop: Callable[[], bool] | None,
+    todo_frames: int,
+) -> bool:
+    """Generate every lane's frames and hand them to the workers. Returns True if stopped early."""
+    from tqdm import tqdm
+
+    show = progress and sys.stderr.isatty()
+    bar = tqdm(total=len(plan.frames), initial=len(plan.frames) - todo_frames, unit="frame", disable=not show,
+               dynamic_ncols=True, smoothing=0.1, leave=True)
+    old_threads = torch.get_num_threads()
+    if plan.cpu_threads:
+        torch.set_num_threads(plan.cpu_threads)
+    max_active = 1 if ordered else plan.jobs
+    pending_q: deque[tuple[_Lane, Pending]] = deque()
+    # On CUDA one batch stays in flight while the previous one is handed over; on CPU compute is synchronous.
+    in_flight = 1 if batcher.is_cuda else 0
+    waiting = list(lanes)
+    active: list[_Lane] = []
+    batch = plan.batch
+    try:
+        while waiting or active or pending_q:
+            if should_stop is not None and should_stop():
+                return True
+            while len(active) < max_active and waiting:
+                lane = waiting.pop(0)
+                open_lane(lane)
+                active.append(lane)
+            gen_lanes = [ln for ln in active if ln.remaining() > 0]
+            if gen_lanes:
+                lane = min(gen_lanes, key=lambda ln: ln.worker.backlog() if ln.worker is not None else 0)
+                # Latents for a whole segment at once (its resume digest covers exactly those), else in chunks.
+                if lane.ws is None or lane.next >= lane.ws_start + len(lane.ws):
+                    end = lane.stop if lane.segment is not None else min(lane.stop, lane.next + LATENT_CHUNK)
+                    lane.ws = np.asarray(latents_fn(list(range(lane.next, end))), dtype=np.float32)
+                    lane.ws_start = lane.next
+                    if lane.hasher is not None:
+                        lane.hasher.update(np.ascontiguousarray(lane.ws).tobytes())
+                n = min(batch, lane.remaining(), lane.ws_start + len(lane.ws) - lane.next)
+                idx = list(range(lane.next, lane.next + n))
+                ws = lane.ws[lane.next - lane.ws_start : lane.next - lane.ws_start + n]
+                pend, batch = batcher.submit_split(ws, idx, batch)
+                plan.batch = batch
+                pending_q.extend((lane, p) for p in pend)
+                lane.next += n
+                if lane.remaining() == 0:
+                    lane.ws = None
+            while pending_q and (len(pending_q) > in_flight or not gen_lanes):
+                lane, p = pending_q.popleft()
+                frames = p.result()
+                first = p.frames[0]
+                if lane.worker is not None:
+                    lane.worker.submit(first, frames)
+                if extra is not None:
+                    extra.submit(first, frames)
+                lane.dispatched += len(frames)
+                bar.update(len(frames))
+                if lane.dispatched == lane.stop - lane.start:
+                    if lane.worker is not None:
+                        lane.worker.finish()
+                    active.remove(lane)
+            for lane in active:
+                if lane.worker is not None:
+                    lane.worker.check()
+            if extra is not None:
+                extra.check()
+        for lane in lanes:
+            if lane.worker is not None:
+                lane.worker.join()
+        return False
+    finally:
+        bar.close()
+        if plan.cpu_threads:
+            torch.set_num_threads(old_threads)
+
+
+def resolve_output(base: Any, output: Any) -> OutputSettings | None:
+    """Combine a scene's ``output`` block with a caller's override.
+
+    Args:
+        base: The scene's ``OutputSpec`` (or anything :meth:`OutputSettings.from_spec` takes).
+        output: ``None`` (use ``base``), ``False`` (no file), a path (``base`` with that path; codec adjusted to
+            the extension), a dict of field overrides, or a full ``OutputSpec``/``OutputSettings``.
+    """
+    settings = OutputSettings.from_spec(base)
+    if output is None:
+        return settings.with_path(settings.path) if settings.path else settings
+    if output is False:
+        return replace(settings, path=None)
+    if isinstance(output, (str, Path)):
+        return settings.with_path(output)
+    if isinstance(output, dict):
+        fields = {k: v for k, v in output.items() if v is not None}
+        path = fields.pop("path", settings.path)
+        codec = fields.get("codec")
+        merged = replace(settings, **{k: (tuple(v) if k == "size" and isinstance(v, list) else v)
+                                      for k, v in fields.items()})
+        merged = merged.with_path(path)
+        return replace(merged, codec=codec) if codec is not None else merged
+    return OutputSettings.from_spec(output)
+
+
+def render_scene(
+    scene: Any,
+    *,
+    output: Any = None,
+    frames: FrameSelection = None,
+    batch: int | None = None,
+    device: str | torch.device | None = None,
+    precision: str | torch.dtype | None = None,
+    preview: bool = False,
+    resume: bool = False,
+    sinks: Sequence[Sink] | None = None,
+    progress: bool = True,
+    jobs: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RenderResult:
+    """Render a :class:`morphstudio.api.Scene` (what ``morphstudio.render(scene, ...)`` calls).
+
+    Args:
+        scene: A loaded scene (``morphstudio.load_scene``).
+        output: Override of the scene's output: a path, a dict of fields, ``False`` for no file, or ``None``.
+        frames: ``"A:B"`` / range of frames to render (Python slice semantics).
+        batch: Frames per generator call (default: automatic).
+        device: Run the generator here instead of the scene's device.
+        precision: ``fp32`` | ``fp16`` | ``bf16``.
+        preview: Also show the frames in a window.
+        resume: Reuse finished segments of an interrupted render.
+        sinks: Extra sinks.
+        progress: Progress bar on a terminal.
+        jobs: Segment encoders at once.
+        should_stop: Polled each batch; True stops the render.
+        log: Where notes go.
+
+    Returns:
+        A :class:`RenderResult`.
+    """
+    out = resolve_output(scene.output, output)
+    gen = scene.generator()
+    if device is not None:
+        dev = resolve_device(device)
+        if gen.device != dev:
+            gen = gen.to(dev)
+    extra = list(sinks or [])
+    if preview:
+        extra.append(WindowSink(scale=preview_scale(out, gen.resolution)))
+    return render_latents(
+        gen, scene.latents, scene.frame_count, scene.fps,
+        output=out, noise=getattr(scene, "noise", None), duration=getattr(scene, "duration", None),
+        frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=scene.fingerprint(),
+        resume=resume, jobs=jobs, progress=progress, should_stop=should_stop, log=log,
+    )
+
+
+def preview_scale(out: OutputSettings | None, resolution: int, target: int = 512) -> float:
+    """Window zoom so small renders are visible: the long side shown at about ``target`` pixels (never shrunk
+    below 1:1 for large ones, beyond which the window would overflow a laptop screen)."""
+    w, h = output_size(out.size if out is not None else None, resolution)
+    return max(1.0, target / max(w, h)) if max(w, h) < target else min(1.0, 1024 / max(w, h))

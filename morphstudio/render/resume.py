@@ -1,0 +1,119 @@
+"""The parts folder's manifest: which encoded segments are finished, and for what exactly.
+
+A segment is reused by ``--resume`` only when the scene fingerprint and every output setting match the current
+render, its frame range is the same, its file is there with the recorded size, and the latents of its frames hash
+to the recorded digest. Anything else is re-rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "morphstudio-parts/1"
+
+
+def parts_dir_for(output: str | Path) -> Path:
+    """``dir/.NAME.parts/`` beside the output file."""
+    out = Path(output)
+    return out.with_name(f".{out.name}.parts")
+
+
+def latents_digest(ws: np.ndarray) -> str:
+    """sha256 of the float32 latents of a segment (bit-exact: any change of the frames' inputs shows)."""
+    arr = np.ascontiguousarray(ws, dtype=np.float32)
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:32]
+
+
+@dataclass
+class Manifest:
+    """What is in a parts folder.
+
+    Attributes:
+        folder: The parts folder.
+        fingerprint: Scene fingerprint the segments were rendered from.
+        settings: Output settings (size, fit, fps, codec, crf, precision, noise, segment length...).
+        segments: ``"start-stop"`` -> ``{"file", "bytes", "latents"}`` for finished segments.
+    """
+
+    folder: Path
+    fingerprint: str
+    settings: dict[str, Any]
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        return self.folder / MANIFEST_NAME
+
+    def save(self) -> None:
+        """Write atomically (temp file + rename), so a kill never leaves a torn manifest."""
+        data = {"format": FORMAT, "fingerprint": self.fingerprint, "settings": self.settings,
+                "segments": self.segments}
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    def record(self, start: int, stop: int, file: Path, digest: str) -> None:
+        """Mark a segment finished (thread-safe: encoder threads call this)."""
+        with self._lock:
+            self.segments[f"{start}-{stop}"] = {"file": file.name, "bytes": file.stat().st_size, "latents": digest}
+            self.save()
+
+    def finished(self, start: int, stop: int, digest: str | None = None) -> Path | None:
+        """The file of a finished segment matching ``start``/``stop`` (and ``digest`` when given), else None."""
+        entry = self.segments.get(f"{start}-{stop}")
+        if not entry:
+            return None
+        f = self.folder / entry["file"]
+        if not f.is_file() or f.stat().st_size != entry.get("bytes"):
+            return None
+        if digest is not None and entry.get("latents") != digest:
+            return None
+        return f
+
+
+def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume: bool) -> tuple[Manifest, str]:
+    """Prepare the parts folder for a render.
+
+    Without ``resume`` any existing folder is replaced. With it, a manifest whose fingerprint and settings match
+    is kept (its finished segments become reusable) and everything else in the folder is deleted.
+
+    Returns:
+        The manifest and a short note for the user about what happened.
+    """
+    settings = json.loads(json.dumps(settings))  # normalise tuples -> lists so comparisons match the file
+    note = ""
+    if resume and (folder / MANIFEST_NAME).is_file():
+        try:
+            data = json.loads((folder / MANIFEST_NAME).read_text())
+        except (OSError, ValueError):
+            data = {}
+        if data.get("format") == FORMAT and data.get("fingerprint") == fingerprint and data.get("settings") == settings:
+            man = Manifest(folder, fingerprint, settings, dict(data.get("segments", {})))
+            keep = {MANIFEST_NAME} | {e["file"] for e in man.segments.values()}
+            for f in folder.iterdir():
+                if f.name not in keep:
+                    if f.is_dir():
+                        shutil.rmtree(f, ignore_errors=True)
+                    else:
+                        f.unlink(missing_ok=True)
+            return man, f"resuming: {len(man.segments)} finished segment(s) in {folder}"
+        note = "resume: the scene or output settings changed since the interrupted render; starting over"
+    elif resume:
+        note = f"resume: nothing to resume in {folder}; rendering everything"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    man = Manifest(folder, fingerprint, settings)
+    man.save()
+    return man, note

@@ -1,0 +1,122 @@
+"""A live preview window (OpenCV), paced to the video's frame rate; ``q`` or Esc stops the render."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from morphstudio.errors import DisplayError
+from morphstudio.sinks.base import Sink, StreamInfo
+
+
+class PreviewClosed(Exception):
+    """The user closed the preview window (q / Esc / window closed): stop rendering, quietly."""
+
+
+def check_display() -> None:
+    """Raise :class:`DisplayError` when no window can be shown (Linux without X11/Wayland)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise DisplayError("no display for a preview window: neither DISPLAY nor WAYLAND_DISPLAY is set",
+                           hint="render to a file instead (-o out.mp4), or run where a desktop session is available")
+
+
+class WindowSink(Sink):
+    """Show frames in an OpenCV window.
+
+    Args:
+        title: Window title.
+        scale: Display scale factor (e.g. 2 shows a 256 px render at 512 px).
+        pace: Show frames no faster than the video's fps (a preview should play at real speed).
+        hold: Keep the last frame up until a key is pressed when the stream ends.
+        persistent: Keep the window open after ``close``/``abort`` (``--watch`` reuses it across renders);
+            call :meth:`destroy` at the end.
+    """
+
+    wants_order = True
+
+    def __init__(self, title: str = "morphstudio preview", scale: float = 1.0, pace: bool = True,
+                 hold: bool = False, persistent: bool = False) -> None:
+        self.title = title
+        self.scale = scale
+        self.pace = pace
+        self.hold = hold
+        self.persistent = persistent
+        self._period = 0.0
+        self._next = 0.0
+        self._open = False
+
+    def open(self, info: StreamInfo) -> None:
+        check_display()
+        self._period = 1.0 / info.fps if self.pace and info.fps > 0 else 0.0
+        self._next = time.perf_counter()
+        if self._open:
+            return
+        import cv2
+
+        try:
+            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
+        except cv2.error as exc:
+            raise DisplayError(f"cannot open a preview window: {str(exc).strip().splitlines()[-1]}") from None
+        self._open = True
+
+    def write(self, first_index: int, frames: np.ndarray) -> None:
+        import cv2
+
+        for frame in frames:
+            img = frame[:, :, ::-1]
+            if self.scale != 1.0:
+                h, w = img.shape[:2]
+                img = cv2.resize(img, (max(1, round(w * self.scale)), max(1, round(h * self.scale))),
+                                 interpolation=cv2.INTER_NEAREST if self.scale > 1 else cv2.INTER_AREA)
+            try:
+                cv2.imshow(self.title, np.ascontiguousarray(img))
+            except cv2.error as exc:
+                raise DisplayError(f"cannot show the preview window: {str(exc).strip().splitlines()[-1]}") from None
+            wait_ms = 1
+            if self._period:
+                # Never "catch up" after a slow batch: that would fast-forward the preview.
+                self._next = max(self._next + self._period, time.perf_counter())
+                wait_ms = max(1, int((self._next - time.perf_counter()) * 1000))
+            key = cv2.waitKey(wait_ms) & 0xFF
+            if key in (ord("q"), 27):
+                raise PreviewClosed()
+
+    def close(self) -> None:
+        if self._open and self.hold:
+            import cv2
+
+            cv2.waitKey(0)
+        if not self.persistent:
+            self.destroy()
+
+    def abort(self) -> None:
+        if not self.persistent:
+            self.destroy()
+
+    def idle(self, seconds: float) -> None:
+        """Keep the window responsive for ``seconds`` (between renders); raises PreviewClosed on q / Esc."""
+        if not self._open:
+            time.sleep(seconds)
+            return
+        import cv2
+
+        if cv2.waitKey(max(1, int(seconds * 1000))) & 0xFF in (ord("q"), 27):
+            raise PreviewClosed()
+
+    def destroy(self) -> None:
+        """Close the window."""
+        if self._open:
+            import cv2
+
+            self._open = False
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+
+    def describe(self) -> str:
+        return "the preview window"
