@@ -268,48 +268,50 @@ def _crop_or_pad(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Te
     return x
 
 
+def _depthwise(f: torch.Tensor, channels: int, shape: tuple[int, int]) -> torch.Tensor:
+    """A filter as a depthwise conv weight ``[C, 1, kh, kw]`` (one copy per channel: much faster on the CPU than
+    folding channels into the batch)."""
+    return f.reshape(1, 1, *shape).expand(channels, 1, *shape).contiguous()
+
+
 def _upsample_fir(x: torch.Tensor, f: torch.Tensor | None, up: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
     """Insert ``up - 1`` zeros after each pixel, pad/crop by ``padding``, convolve with ``f`` (gain ``up**2``).
 
     Same result as zero insertion + padding + "valid" convolution, computed with a transposed convolution so the
     inserted zeros cost nothing. ``x`` is ``[N, C, H, W]``; all channels share the filter.
     """
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1:]
     px0, px1, py0, py1 = padding
-    x = x.reshape(n * c, 1, h, w)
     if f is None:
         f = torch.ones(1, dtype=torch.float32, device=x.device)
     f = f.to(x.dtype)
     if f.ndim == 1:
         k = f.shape[0]
-        fx = (f * up).view(1, 1, 1, k)
-        fy = (f * up).view(1, 1, k, 1)
-        x = F.conv_transpose2d(x, fx, stride=(1, up))
+        x = F.conv_transpose2d(x, _depthwise(f * up, c, (1, k)), stride=(1, up), groups=c)
         x = _crop_or_pad(x, 3, k - 1 - px0, w * up + px0 + px1 - k + 1)
-        x = F.conv_transpose2d(x, fy, stride=(up, 1))
+        x = F.conv_transpose2d(x, _depthwise(f * up, c, (k, 1)), stride=(up, 1), groups=c)
         x = _crop_or_pad(x, 2, k - 1 - py0, h * up + py0 + py1 - k + 1)
     else:
         kh, kw = f.shape
-        x = F.conv_transpose2d(x, (f * up * up).view(1, 1, kh, kw), stride=up)
+        x = F.conv_transpose2d(x, _depthwise(f * (up * up), c, (kh, kw)), stride=up, groups=c)
         x = _crop_or_pad(x, 3, kw - 1 - px0, w * up + px0 + px1 - kw + 1)
         x = _crop_or_pad(x, 2, kh - 1 - py0, h * up + py0 + py1 - kh + 1)
-    return x.reshape(n, c, x.shape[2], x.shape[3])
+    return x
 
 
 def _downsample_fir(x: torch.Tensor, f: torch.Tensor | None, down: int) -> torch.Tensor:
     """Convolve with ``f`` ("valid", no padding) and keep every ``down``-th pixel, as one strided convolution."""
     if f is None:
         return x[:, :, ::down, ::down] if down > 1 else x
-    n, c, h, w = x.shape
-    x = x.reshape(n * c, 1, h, w)
+    c = x.shape[1]
     f = f.to(x.dtype).flip(list(range(f.ndim)))  # convolution, not correlation
     if f.ndim == 1:
         k = f.shape[0]
-        x = F.conv2d(x, f.view(1, 1, 1, k), stride=(1, down))
-        x = F.conv2d(x, f.view(1, 1, k, 1), stride=(down, 1))
+        x = F.conv2d(x, _depthwise(f, c, (1, k)), stride=(1, down), groups=c)
+        x = F.conv2d(x, _depthwise(f, c, (k, 1)), stride=(down, 1), groups=c)
     else:
-        x = F.conv2d(x, f.view(1, 1, *f.shape), stride=down)
-    return x.reshape(n, c, x.shape[2], x.shape[3])
+        x = F.conv2d(x, _depthwise(f, c, tuple(f.shape)), stride=down, groups=c)
+    return x
 
 
 def filtered_lrelu(
@@ -464,21 +466,22 @@ class SynthesisLayer(nn.Module):
         weight = self.weight
         if spec.is_torgb:
             styles = styles / math.sqrt(spec.in_channels * spec.conv_kernel**2)
-            wmod = weight.unsqueeze(0) * styles[:, None, :, None, None]
+            dcoefs = None
         else:
             # Normalise weights and styles by their RMS before modulating (keeps fp16 in range). The official code
             # takes the style RMS over the whole batch; per sample is equivalent after demodulation (a per-sample
             # scale cancels) and keeps every image independent of its batch-mates.
             weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
             styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
-            wmod = weight.unsqueeze(0) * styles[:, None, :, None, None]  # [N, O, I, k, k]
-            wmod = wmod * (wmod.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
-        # Inputs are scaled by the inverse of their tracked RMS magnitude, folded into the weights.
-        wmod = wmod * self.magnitude_ema.rsqrt()
-        x = x.to(dtype).reshape(1, -1, *x.shape[2:])
-        x = F.conv2d(x, wmod.reshape(-1, spec.in_channels, spec.conv_kernel, spec.conv_kernel).to(dtype),
-                     padding=spec.conv_kernel - 1, groups=n)
-        x = x.reshape(n, -1, *x.shape[2:])
+            # Demodulation: 1 / ||W * s|| per sample and output channel, without forming per-sample weights.
+            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
+        # Modulate the activations instead of the weights, so the whole batch shares one plain convolution (far
+        # faster than a grouped convolution with per-sample weights, and the same sums). The input gain
+        # rsqrt(magnitude_ema) undoes the tracked RMS magnitude of the layer's input.
+        x = x.to(dtype) * (styles * self.magnitude_ema.rsqrt()).to(dtype)[:, :, None, None]
+        x = F.conv2d(x, weight.to(dtype), padding=spec.conv_kernel - 1)
+        if dcoefs is not None:
+            x = x * dcoefs.to(dtype)[:, :, None, None]
         return filtered_lrelu(
             x, self.up_filter, self.down_filter, self.bias, spec.up_factor, spec.down_factor, spec.padding,
             gain=1.0 if spec.is_torgb else _SQRT2, slope=1.0 if spec.is_torgb else 0.2, clamp=self.conv_clamp)
@@ -643,13 +646,14 @@ class StyleGAN3Generator(Generator):
 
     @torch.no_grad()
     def set_input_transform(self, translate: tuple[float, float] = (0.0, 0.0), rotate_deg: float = 0.0) -> None:
-        """Pan (in units of the image half-size... see below) and rotate the generated image via the ``transform``
-        buffer, as the official ``gen_images.py`` does.
+        """Translate and rotate the generated image through the input's ``transform`` buffer.
+
+        Same convention as the official ``gen_images.py`` (``--translate``, ``--rotate``): the buffer holds the
+        inverse of the image transform. Affects every later :meth:`synthesis` call of this model.
 
         Args:
-            translate: ``(x, y)`` shift of the image content, in the input grid's coordinates (1.0 = half the
-                unpadded image width).
-            rotate_deg: Counter-clockwise rotation of the image content in degrees.
+            translate: ``(x, y)`` shift of the image content; 1.0 is one full image width.
+            rotate_deg: Rotation of the image content in degrees.
         """
         a = math.radians(rotate_deg)
         forward = torch.tensor([[math.cos(a), math.sin(a), translate[0]],
