@@ -1,0 +1,140 @@
+"""Safe checkpoint loading: every format users bring, nothing from a file ever executed.
+
+:func:`read_checkpoint` detects the format from the file's content (never its name) and hands it to one reader:
+
+===================  ==========================================================================================
+content              reader
+===================  ==========================================================================================
+pickle (``0x80``)    :mod:`.safe_pickle` allow-list unpickler, then :mod:`.nvidia_pkl` (StyleGAN2-ADA / StyleGAN3
+                     PyTorch snapshots) or :mod:`.tf_pkl` (legacy TensorFlow StyleGAN2 ``(G, D, Gs)``)
+zip / legacy torch   ``torch.save`` files: structure scanned by the same allow-list, then rosinality's reader
+safetensors          :mod:`.native` (morphstudio's own, or a plain file with a ``config.json`` beside it)
+===================  ==========================================================================================
+
+Every reader returns :class:`~morphstudio.generators.loading.CheckpointData` with the official NVIDIA ``G_ema``
+tensor names; shape checks against the constructor kwargs happen in the backends' ``from_state``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.checkpoints.native import read_native, save_native
+from morphstudio.generators.checkpoints.nvidia_pkl import is_nvidia_snapshot, read_nvidia_pickle
+from morphstudio.generators.checkpoints.safe_pickle import EasyDict, safe_load
+from morphstudio.generators.checkpoints.sniff import sniff
+from morphstudio.generators.checkpoints.tf_pkl import is_tf_pickle, read_tf_pickle
+from morphstudio.generators.loading import CheckpointData
+
+__all__ = ["BUILTIN_DIR", "available_builtins", "read_checkpoint", "resolve_source", "save_native"]
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "builtin"
+BUILTIN_PREFIX = "builtin:"
+
+
+def available_builtins() -> list[str]:
+    """Names usable as ``builtin:NAME`` (the ``.safetensors`` files shipped in the package)."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.safetensors"))
+
+
+def resolve_source(source: str | Path) -> Path:
+    """The file behind ``source``: a path as given, or the shipped file for ``builtin:NAME``.
+
+    Raises:
+        ModelError: Unknown builtin name (the message lists the available ones).
+    """
+    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
+        name = source[len(BUILTIN_PREFIX):]
+        path = BUILTIN_DIR / f"{name}.safetensors"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or not path.is_file():
+            names = ", ".join(BUILTIN_PREFIX + n for n in available_builtins()) or "none"
+            raise ModelError(f"unknown built-in model {source!r}; available: {names}")
+        return path
+    return Path(source).expanduser()
+
+
+def read_checkpoint(source: str | Path) -> CheckpointData:
+    """Read any supported checkpoint without executing anything from it.
+
+    Args:
+        source: A file path (``.pkl``, ``.pt``, ``.safetensors``: the extension is ignored) or ``builtin:NAME``.
+
+    Returns:
+        The family, constructor kwargs and every tensor under its official ``G_ema`` name.
+
+    Raises:
+        ModelError: Unknown ``builtin:`` name.
+        UnsafeCheckpointError: A pickle asks for a global off the allow-list (the message names it).
+        CheckpointError: Missing, empty, truncated, corrupt or unsupported file (one line saying which).
+    """
+    path = resolve_source(source)
+    found = sniff(path)
+    if found.format == "safetensors":
+        ckpt = read_native(path)
+    elif found.format == "pickle":
+        ckpt = _read_pickle(path)
+    else:
+        ckpt = _read_torch_file(path, found.format)
+    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
+        ckpt.path = source
+    return ckpt
+
+
+def _read_pickle(path: Path) -> CheckpointData:
+    with path.open("rb") as f:
+        obj = safe_load(f, path)
+    if is_tf_pickle(obj):
+        return read_tf_pickle(obj, path)
+    if is_nvidia_snapshot(obj):
+        return read_nvidia_pickle(obj, path)
+    raise CheckpointError(path, f"a pickle, but not a StyleGAN checkpoint: it holds {_describe_obj(obj)}")
+
+
+def _read_torch_file(path: Path, fmt: str) -> CheckpointData:
+    """``torch.save`` files: scan the structure through the allow-list (no tensor data), then dispatch."""
+    obj = _scan_torch(path, fmt)
+    if isinstance(obj, dict) and "g_ema" in obj:
+        try:
+            from morphstudio.generators.checkpoints.rosinality import read_rosinality
+        except ModuleNotFoundError as exc:  # only while the rosinality reader is not part of the install
+            if exc.name != "morphstudio.generators.checkpoints.rosinality":
+                raise
+            raise CheckpointError(path, "a rosinality checkpoint, but this install has no rosinality reader") from None
+        return read_rosinality(path)
+    raise CheckpointError(path, f"a PyTorch file, but not a generator checkpoint morphstudio knows: it holds "
+                                f"{_describe_obj(obj)}",
+                          hint="supported .pt files are rosinality stylegan2-pytorch checkpoints (with 'g_ema')")
+
+
+def _scan_torch(path: Path, fmt: str) -> Any:
+    if fmt == "torch-zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                pkls = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                if not pkls:
+                    raise CheckpointError(path, "a zip archive, but not a PyTorch checkpoint (no data.pkl inside)")
+                data = zf.read(pkls[0])
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            raise CheckpointError(path, f"a truncated or corrupt zip/PyTorch file ({exc})") from None
+        return safe_load(io.BytesIO(data), path, storages="placeholder")
+    with path.open("rb") as f:
+        for _ in range(3):  # magic number, protocol version, system info
+            safe_load(f, path)
+        return safe_load(f, path, storages="placeholder")
+
+
+def _describe_obj(obj: Any) -> str:
+    if isinstance(obj, dict) and not isinstance(obj, EasyDict):
+        keys = ", ".join(repr(k) for k in list(obj)[:8])
+        return f"a dict with keys {keys}" + (" ..." if len(obj) > 8 else "")
+    if isinstance(obj, dict):
+        return f"a dict with keys {', '.join(map(repr, list(obj)[:8]))}"
+    if isinstance(obj, (list, tuple)):
+        return f"a {type(obj).__name__} of {len(obj)} items"
+    return f"a {type(obj).__name__}"

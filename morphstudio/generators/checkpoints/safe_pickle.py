@@ -1,0 +1,438 @@
+"""An allow-list unpickler: reads StyleGAN pickles without executing anything from them.
+
+A pickle is a small program: ``GLOBAL module name`` fetches any importable callable and ``REDUCE`` calls it. The
+official NVIDIA loader lets it, and also ``exec``\\ s the network source stored inside. Here ``find_class`` hands
+out only the callables listed in :data:`ALLOWED` below, each replaced by a stand-in written for this module:
+
+* ``torch_utils.persistence._reconstruct_persistent_obj`` returns a :class:`PersistentObject` that keeps ``meta``
+  (class name, module source *as text*, state) -- the source is never compiled.
+* ``dnnlib.tflib.network.Network`` (legacy TensorFlow) is a :class:`TFNetwork` whose ``__setstate__`` only keeps
+  the state dict; ``build_module_src`` stays a string.
+* tensors are rebuilt from storages that ``torch.load(weights_only=True)`` reads, with their sizes checked;
+  numpy arrays/scalars through numpy's own reconstructors (plain data only).
+
+Anything else raises :class:`UnsafeCheckpointError` naming the global, *before* it could be called. Stand-ins
+are per-load objects that refuse ``BUILD`` (pickle's "set state" step), so a file cannot rewire them either.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import math
+import pickle
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+import torch
+
+from morphstudio.errors import CheckpointError, MorphError, UnsafeCheckpointError
+
+# --- stand-in objects the unpickler produces --------------------------------------------------------------------
+
+
+class _Sealed(type):
+    """Metaclass of stand-in classes: their attributes cannot be replaced by a pickle's ``BUILD``."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise CheckpointError(None, f"the pickle tried to modify class {cls.__name__} (attribute {name!r})")
+
+    def __delattr__(cls, name: str) -> None:
+        raise CheckpointError(None, f"the pickle tried to modify class {cls.__name__} (attribute {name!r})")
+
+
+class EasyDict(dict, metaclass=_Sealed):
+    """Stand-in for ``dnnlib.util.EasyDict``: a plain dict subclass with attribute reads (no other behaviour)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class PersistentObject(metaclass=_Sealed):
+    """What ``_reconstruct_persistent_obj(meta)`` returns here: the recorded module, never instantiated.
+
+    Attributes:
+        meta: The pickled ``meta`` dict (``type``, ``version``, ``module_src``, ``class_name``, ``state``).
+    """
+
+    __slots__ = ("meta",)
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        object.__setattr__(self, "meta", meta)
+
+    @property
+    def class_name(self) -> str:
+        return str(self.meta.get("class_name", "?"))
+
+    @property
+    def module_src(self) -> str:
+        src = self.meta.get("module_src")
+        return src if isinstance(src, str) else ""
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state = self.meta.get("state")
+        return state if isinstance(state, dict) else {}
+
+    def __setstate__(self, state: Any) -> None:
+        raise CheckpointError(None, "malformed pickle: state applied to a persistent object twice")
+
+    def __repr__(self) -> str:
+        return f"<persistent {self.class_name}>"
+
+
+class TFNetwork(metaclass=_Sealed):
+    """Stand-in for ``dnnlib.tflib.network.Network``: keeps the pickled state, never builds the graph.
+
+    The official ``__setstate__`` imports ``build_module_src`` as a module (running it); this one stores it as a
+    string and nothing more.
+    """
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise CheckpointError(None, f"malformed TensorFlow network state: {type(state).__name__}")
+        self.__dict__["state"] = state
+
+    @property
+    def tf_state(self) -> dict[str, Any]:
+        return self.__dict__.get("state", {})
+
+    def __repr__(self) -> str:
+        return f"<tf network {self.tf_state.get('name', '?')}>"
+
+
+class Namespace(metaclass=_Sealed):
+    """Stand-in for ``argparse.Namespace`` (training arguments inside rosinality checkpoints): plain attributes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+
+@dataclass(frozen=True)
+class StoragePlaceholder:
+    """A storage of a ``torch.save`` zip/legacy file seen while only scanning the structure (data not read)."""
+
+    dtype: torch.dtype
+    key: str
+    numel: int
+
+
+@dataclass(frozen=True)
+class TensorPlaceholder:
+    """A tensor seen while only scanning structure: its shape and dtype, no data."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+
+class _Guarded:
+    """A stand-in callable. ``__slots__`` and a refusing ``__setstate__`` keep a pickle from modifying it."""
+
+    __slots__ = ("_fn", "name")
+
+    def __init__(self, fn: Callable[..., Any], name: str) -> None:
+        object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "name", name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise CheckpointError(None, f"the pickle tried to modify {self.name}")
+
+    def __setstate__(self, state: Any) -> None:
+        raise CheckpointError(None, f"the pickle tried to modify {self.name}")
+
+    def __repr__(self) -> str:
+        return f"<allowed {self.name}>"
+
+
+# --- the allow-list ---------------------------------------------------------------------------------------------
+
+_STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+
+#: Every global a supported file may name, with what it stands for. Keys are ``module.name`` as in the pickle.
+ALLOWED: tuple[str, ...] = (
+    "torch_utils.persistence._reconstruct_persistent_obj",
+    "dnnlib.util.EasyDict",
+    "dnnlib.EasyDict",
+    "dnnlib.tflib.network.Network",
+    "collections.OrderedDict",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state",
+    "torch.storage._load_from_bytes",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.numeric._frombuffer",
+    "numpy._core.numeric._frombuffer",
+    "builtins.set",
+    "builtins.frozenset",
+    "__builtin__.set",
+    "_codecs.encode",
+    "argparse.Namespace",
+    *(f"torch.{name}" for name in _STORAGE_DTYPES),
+    # Legacy torch.save files written from GPU tensors name the CUDA storage types (as data, not to be called).
+    *(f"torch.cuda.{name}" for name in _STORAGE_DTYPES),
+)
+
+if int(np.__version__.split(".")[0]) >= 2:
+    from numpy._core import multiarray as _NP_MULTIARRAY
+else:  # numpy 1.x: numpy._core does not exist yet (pickles from numpy 2 still name it; both map here)
+    from numpy.core import multiarray as _NP_MULTIARRAY
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that resolves only :data:`ALLOWED` globals, to stand-ins.
+
+    Args:
+        file: Binary stream positioned at a pickle.
+        path: The checkpoint file, for error messages.
+        storages: ``None`` for plain pickles (which never use persistent ids: any is refused); ``"placeholder"``
+            to accept ``torch.save``'s storage ids without reading data (structure scan).
+    """
+
+    def __init__(self, file: BinaryIO, path: str | Path, storages: str | None = None) -> None:
+        super().__init__(file)
+        self.path = str(path)
+        self._storages = storages
+        self._table = self._build_table()
+        self.globals_seen: set[str] = set()
+
+    # -- globals -------------------------------------------------------------------------------------------------
+
+    def find_class(self, module: str, name: str) -> Any:
+        full = f"{module}.{name}"
+        found = self._table.get(full)
+        if found is None:
+            raise UnsafeCheckpointError(self.path, full)
+        self.globals_seen.add(full)
+        return found
+
+    def persistent_load(self, pid: Any) -> Any:
+        if self._storages == "placeholder" and isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+            kind, key, numel = pid[1], pid[2], pid[4]
+            dtype = getattr(kind, "_dtype", None)
+            if isinstance(dtype, torch.dtype) and isinstance(key, str) and isinstance(numel, int):
+                return StoragePlaceholder(dtype, key, numel)
+        raise CheckpointError(
+            self.path, f"malformed pickle: it refers to external data {_short(pid)} that this format never uses")
+
+    # -- stand-ins -----------------------------------------------------------------------------------------------
+
+    def _bad(self, what: str) -> CheckpointError:
+        return CheckpointError(self.path, f"malformed pickle: {what}")
+
+    def _build_table(self) -> dict[str, Any]:
+        g = _Guarded
+        ndarray_marker = g(self._refuse_call("numpy.ndarray"), "numpy.ndarray")
+
+        def reconstruct(subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
+            if subtype is not ndarray_marker:
+                raise self._bad("numpy _reconstruct of something that is not numpy.ndarray")
+            return _NP_MULTIARRAY._reconstruct(np.ndarray, shape, typecode)
+
+        def frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+            if not isinstance(dtype, np.dtype) or dtype.hasobject:
+                raise self._bad("numpy _frombuffer with a non-plain dtype")
+            return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+        def scalar(dtype: Any, *data: Any) -> Any:
+            if not isinstance(dtype, np.dtype):
+                raise self._bad("numpy scalar without a dtype")
+            return _NP_MULTIARRAY.scalar(dtype, *data)
+
+        def make_dtype(spec: Any, *args: Any) -> np.dtype:
+            if not isinstance(spec, str):
+                raise self._bad(f"numpy dtype from {type(spec).__name__}")
+            return np.dtype(spec, *args)
+
+        def codecs_encode(text: Any, encoding: Any = "latin1") -> bytes:
+            # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1'); nothing else is accepted.
+            if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+                raise self._bad("_codecs.encode used for something other than bytes")
+            return text.encode("latin1")
+
+        def make_set(items: Any = ()) -> set[Any]:
+            return set(_plain_iterable(items, self))
+
+        def make_frozenset(items: Any = ()) -> frozenset[Any]:
+            return frozenset(_plain_iterable(items, self))
+
+        def ordered_dict(*args: Any) -> collections.OrderedDict[Any, Any]:
+            if args and not isinstance(args[0], (list, tuple, dict)):
+                raise self._bad("OrderedDict built from an unexpected object")
+            return collections.OrderedDict(*args)
+
+        table: dict[str, Any] = {
+            "torch_utils.persistence._reconstruct_persistent_obj": g(self._persistent, "_reconstruct_persistent_obj"),
+            "dnnlib.util.EasyDict": EasyDict,
+            "dnnlib.EasyDict": EasyDict,
+            "dnnlib.tflib.network.Network": TFNetwork,
+            "collections.OrderedDict": g(ordered_dict, "OrderedDict"),
+            "torch._utils._rebuild_tensor_v2": g(self._rebuild_tensor, "_rebuild_tensor_v2"),
+            "torch._utils._rebuild_parameter": g(self._rebuild_parameter, "_rebuild_parameter"),
+            "torch._utils._rebuild_parameter_with_state": g(self._rebuild_parameter, "_rebuild_parameter_with_state"),
+            "torch.storage._load_from_bytes": g(self._load_from_bytes, "_load_from_bytes"),
+            "numpy.dtype": g(make_dtype, "numpy.dtype"),
+            "numpy.ndarray": ndarray_marker,
+            "numpy.core.multiarray.scalar": g(scalar, "scalar"),
+            "numpy._core.multiarray.scalar": g(scalar, "scalar"),
+            "numpy.core.multiarray._reconstruct": g(reconstruct, "_reconstruct"),
+            "numpy._core.multiarray._reconstruct": g(reconstruct, "_reconstruct"),
+            "numpy.core.numeric._frombuffer": g(frombuffer, "_frombuffer"),
+            "numpy._core.numeric._frombuffer": g(frombuffer, "_frombuffer"),
+            "builtins.set": g(make_set, "set"),
+            "__builtin__.set": g(make_set, "set"),
+            "builtins.frozenset": g(make_frozenset, "frozenset"),
+            "_codecs.encode": g(codecs_encode, "_codecs.encode"),
+            "argparse.Namespace": Namespace,
+        }
+        for storage_name, dtype in _STORAGE_DTYPES.items():
+            table[f"torch.{storage_name}"] = _StorageKind(dtype, storage_name, self)
+            table[f"torch.cuda.{storage_name}"] = _StorageKind(dtype, f"cuda.{storage_name}", self)
+        assert set(table) == set(ALLOWED)
+        return table
+
+    def _refuse_call(self, name: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise self._bad(f"{name} called directly")
+
+        return refuse
+
+    def _persistent(self, meta: Any) -> PersistentObject:
+        if not isinstance(meta, dict):
+            raise self._bad(f"persistent object meta is a {type(meta).__name__}, not a dict")
+        # Deliberately NOT looking at meta['module_src'] beyond keeping the text: the official loader exec()s it.
+        return PersistentObject(meta)
+
+    def _load_from_bytes(self, blob: Any) -> Any:
+        if not isinstance(blob, (bytes, bytearray)):
+            raise self._bad("tensor storage is not bytes")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError as exc:
+            name = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            if name:
+                raise UnsafeCheckpointError(self.path, name.group(1)) from None
+            raise self._bad(f"unreadable tensor storage ({_first_line(exc)})") from None
+        except (RuntimeError, EOFError, ValueError, KeyError, TypeError) as exc:
+            raise self._bad(f"unreadable tensor storage ({_first_line(exc)})") from None
+
+    def _rebuild_tensor(
+        self, storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False, hooks: Any = None,
+        metadata: Any = None,
+    ) -> torch.Tensor | TensorPlaceholder:
+        if not (isinstance(offset, int) and _int_tuple(size) and _int_tuple(stride) and len(size) == len(stride)):
+            raise self._bad("tensor with invalid offset/size/stride")
+        if isinstance(storage, StoragePlaceholder):
+            return TensorPlaceholder(tuple(size), storage.dtype)
+        if not isinstance(storage, torch.storage.TypedStorage):
+            raise self._bad(f"tensor built on a {type(storage).__name__}, not a storage")
+        if offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
+            raise self._bad("tensor with negative size/stride/offset")
+        # set_() would silently *grow* a too-small storage: check the view fits, so a file cannot ask for
+        # gigabytes it does not contain.
+        untyped = storage._untyped_storage  # the typed wrapper's own accessors warn about deprecation
+        dtype = storage._dtype
+        available = untyped.nbytes() // dtype.itemsize
+        if math.prod(size) > 0:
+            needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+            if needed > available:
+                raise self._bad(f"tensor of shape {list(size)} needs {needed} values, its storage has "
+                                f"{available} (truncated?)")
+        t = torch.empty((0,), dtype=dtype)
+        t.set_(untyped, offset, tuple(size), tuple(stride))
+        return t
+
+    def _rebuild_parameter(self, data: Any, requires_grad: Any = False, hooks: Any = None, state: Any = None) -> Any:
+        if not isinstance(data, (torch.Tensor, TensorPlaceholder)):
+            raise self._bad(f"parameter wraps a {type(data).__name__}, not a tensor")
+        return data
+
+
+class _StorageKind(_Guarded):
+    """``torch.FloatStorage`` & co: only meaningful as the type slot of a storage persistent id."""
+
+    __slots__ = ("_dtype",)
+
+    def __init__(self, dtype: torch.dtype, name: str, owner: SafeUnpickler) -> None:
+        super().__init__(owner._refuse_call(f"torch.{name}"), f"torch.{name}")
+        object.__setattr__(self, "_dtype", dtype)
+
+
+def _int_tuple(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value)
+
+
+def _plain_iterable(items: Any, owner: SafeUnpickler) -> Any:
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise owner._bad(f"set built from a {type(items).__name__}")
+    return items
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+#: Exceptions a damaged or truncated pickle raises inside the unpickler (our own errors pass through).
+PICKLE_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+    OverflowError, RuntimeError, UnicodeDecodeError, MemoryError, RecursionError,
+)
+
+
+def safe_load(file: BinaryIO, path: str | Path, storages: str | None = None) -> Any:
+    """Unpickle one object from ``file`` through :class:`SafeUnpickler`.
+
+    Args:
+        file: Binary stream at the start of a pickle.
+        path: The file, for messages.
+        storages: See :class:`SafeUnpickler`.
+
+    Returns:
+        The object tree, with stand-ins for networks.
+
+    Raises:
+        UnsafeCheckpointError: The pickle names a global that is not allowed (nothing was called).
+        CheckpointError: The pickle is truncated or malformed.
+    """
+    try:
+        return SafeUnpickler(file, path, storages).load()
+    except MorphError as err:
+        if isinstance(err, CheckpointError) and err.path is None:
+            raise CheckpointError(path, err.message, hint=err.hint) from None
+        raise
+    except PICKLE_ERRORS as exc:
+        what = "truncated" if isinstance(exc, EOFError) or "truncated" in str(exc) else "corrupt"
+        raise CheckpointError(path, f"a {what} pickle ({_first_line(exc)})") from None
