@@ -132,6 +132,33 @@ def test_bf16_precision_runs_close(sg3_config: dict, sg3_state: dict[str, torch.
     assert (img - torch.from_numpy(_ref(sg3_dir, "img_psi1_const.npy"))[:1]).abs().max().item() < 0.05
 
 
+def test_constructor_designs_the_official_filters(sg3_config: dict, sg3_state: dict[str, torch.Tensor]) -> None:
+    """Layer layout (sampling rates, cutoffs, band widths, tap counts) derived from the kwargs alone reproduces
+    every filter stored in the official checkpoint, so the derived paddings and factors are the official ones."""
+    built = StyleGAN3Generator.from_kwargs(sg3_config["init_kwargs"]).state_dict()
+    filters = [k for k in sg3_state if k.endswith("_filter")]
+    assert len(filters) == 28
+    for key in filters:
+        assert torch.allclose(built[key], sg3_state[key], atol=1e-7), key
+
+
+def test_conditional_model_uses_its_label() -> None:
+    kwargs = {"z_dim": 16, "w_dim": 16, "c_dim": 3, "img_resolution": 16, "img_channels": 3, "num_layers": 4,
+              "channel_base": 256, "channel_max": 16}
+    torch.manual_seed(0)
+    gen = StyleGAN3Generator.from_kwargs(kwargs).requires_grad_(False)
+    state = gen.state_dict()
+    assert state["mapping.embed.weight"].shape == (16, 3) and state["mapping.fc0.weight"].shape == (16, 32)
+    assert gen.num_ws == 6
+    z = torch.randn(2, 16)
+    with pytest.raises(ModelError, match="conditional"):
+        gen.mapping(z)
+    c0, c1 = torch.eye(3)[[0, 0]], torch.eye(3)[[1, 1]]
+    assert not torch.allclose(gen.mapping(z, c0), gen.mapping(z, c1))
+    img = gen.synthesis(gen.mapping(z, c0))
+    assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+
+
 # --- config-R -------------------------------------------------------------------------------------------------
 
 

@@ -204,7 +204,8 @@ def network_layout(cfg: StyleGAN3Config) -> tuple[InputSpec, list[LayerSpec]]:
         up = int(np.rint(tmp_rate / in_rate))
         down = int(np.rint(tmp_rate / out_rate))
         if in_rate * up != tmp_rate or out_rate * down != tmp_rate:
-            raise ValueError(f"layer {idx}: sampling rates {in_rate} -> {tmp_rate} -> {out_rate} are not integer ratios")
+            raise ValueError(f"layer {idx}: sampling rates {in_rate} -> {tmp_rate} -> {out_rate} "
+                             "are not integer ratios")
         up_taps = cfg.filter_size * up if up > 1 and not is_torgb else 1
         down_taps = cfg.filter_size * down if down > 1 and not is_torgb else 1
         kernel = 1 if is_torgb else cfg.conv_kernel
