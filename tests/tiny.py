@@ -36,6 +36,7 @@ def tiny_stylegan2(
     channel_max: int = 32,
     conv_clamp: float | None = None,
     num_fp16_res: int = 0,
+    channels: dict[int, int] | None = None,
     flat: bool = False,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A small StyleGAN2 generator with seeded random weights, in the official layout.
@@ -45,6 +46,7 @@ def tiny_stylegan2(
         c_dim: Label size; > 0 makes a conditional model (with ``mapping.embed.*``).
         seed: Seed of every tensor value.
         z_dim, w_dim, mapping_layers, channel_base, channel_max, conv_clamp, num_fp16_res: Official settings.
+        channels: Explicit ``{resolution: width}`` (morphstudio's extension for widths no ``channel_base`` fits).
         flat: Return the StyleGAN3 repository's flat ``stylegan2`` kwargs instead of StyleGAN2-ADA's nested ones.
 
     Returns:
@@ -53,6 +55,8 @@ def tiny_stylegan2(
     mapping_kwargs = {"num_layers": mapping_layers}
     synthesis = {"channel_base": channel_base, "channel_max": channel_max, "num_fp16_res": num_fp16_res,
                  "conv_clamp": conv_clamp}
+    if channels is not None:
+        synthesis["channels"] = {str(r): c for r, c in channels.items()}
     common = {"z_dim": z_dim, "w_dim": w_dim, "c_dim": c_dim, "img_resolution": resolution, "img_channels": 3}
     if flat:
         init_kwargs: dict[str, Any] = {**common, "mapping_kwargs": mapping_kwargs, **synthesis,
