@@ -382,8 +382,9 @@ class LoopSpec(_Spec):
 
     layers: LayerSel = Field("all", description="Layers it moves.")
     amplitude: float = Field(
-        0.5, ge=0, le=100,
-        description="Size: 1 = one standard deviation of the model's latents per element (0 = no effect).",
+        1.0, ge=0, le=100,
+        description="Size, in standard deviations of the model's latents along the direction (1 = gentle, "
+        "3 = strong; 0 = no effect).",
     )
     period: float | None = Field(None, gt=0, le=86400, description="Seconds per cycle; null = the scene duration.")
     phase: float = Field(0.0, ge=-1000, le=1000, description="Start of the cycle, in cycles (0.25 = a quarter).")
@@ -407,10 +408,13 @@ class AttributeSpec(_Spec):
         "add", description="add = push by strength; set = put every frame's position along the direction at strength."
     )
     strength: float = Field(1.0, ge=-1000, le=1000, description="Constant strength (used when keys is empty), "
-                            "in standard deviations of the model's latents.")
+                            "in standard deviations of the model's latents along the direction (3 = strong).")
     keys: list[ValueKey] = Field(default_factory=list, description="Keyframed strength: [{at: 0, value: 0}, ...].")
     interp: Interp = Field("cubic", description="Interpolation of the strength keys (periodic when the scene loops).")
-    normalize: bool = Field(True, description="Rescale the direction to unit length per layer before applying.")
+    normalize: bool = Field(
+        True, description="Rescale the direction per layer so strength is in standard deviations; false = use the "
+        "file's vector as is (strength 1 = the vector itself)."
+    )
 
 
 # --- the scene ------------------------------------------------------------------------------------------------

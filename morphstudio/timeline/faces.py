@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from morphstudio.latent import LatentSpace
+from morphstudio.latent import LatentSpace, z_from_seed
 from morphstudio.scene.schema import FaceSpec, SceneSpec
 from morphstudio.scene.validate import resolve_path
 from morphstudio.scene.yamlmap import Locator, Path_
@@ -18,8 +18,8 @@ ProjectImage = Callable[[Path, dict], np.ndarray]
 
 
 def seed_z(seed: int, z_dim: int) -> np.ndarray:
-    """z of a seed, as NVIDIA's scripts draw it: ``RandomState(seed).randn(1, z_dim)``."""
-    return np.random.RandomState(seed).randn(1, z_dim)
+    """z of a seed, ``[1, z_dim]``, as NVIDIA's scripts draw it (:func:`morphstudio.latent.z_from_seed`)."""
+    return z_from_seed(seed, z_dim)[None]
 
 
 def truncate_w(w: np.ndarray, w_avg: np.ndarray, psi: float | None) -> np.ndarray:

@@ -26,8 +26,8 @@ def group_rows(space: LatentSpace) -> dict[str, np.ndarray]:
 
 def one_latent_problem(space: LatentSpace, what: str) -> str:
     """The message for a layer feature asked of a one-latent model."""
-    return (f"{what} needs a model with several per-layer latents; this {space.family} model has num_ws = 1 "
-            "(use a StyleGAN checkpoint, e.g. --model path/to/stylegan2.pkl)")
+    return (f"{what} cannot be used with this {space.family} model: it has a single latent (num_ws = 1), so "
+            "there are no layers to choose; use a StyleGAN checkpoint (e.g. --model path/to/stylegan2.pkl)")
 
 
 def select_rows(sel: str | tuple[int, int], space: LatentSpace, path: Path_, loc: Locator) -> np.ndarray:

@@ -49,7 +49,11 @@ class ClosureItem:
 
 
 def _latent_std(space: LatentSpace) -> float:
-    """Spread of the model's latents around ``w_avg`` (per element): the unit of amplitudes and strengths."""
+    """Spread of the model's latents around ``w_avg`` (RMS per element): the unit of amplitudes and strengths.
+
+    A unit direction times this is "one standard deviation" of the latents along it (exact for isotropic spaces
+    such as z), so the same scene means about the same motion on different models.
+    """
     z = np.random.RandomState(20240601).randn(256, space.z_dim)
     ws = np.asarray(space.map_z(z, psi=1.0), dtype=np.float64)
     std = float(np.sqrt(np.mean((ws - space.w_avg.astype(np.float64)) ** 2)))
@@ -225,7 +229,7 @@ class Timeline:
         theta = 2 * np.pi * (t / period + lp.phase)
         end = self.timing.duration if lp.end is None else lp.end
         env = _envelope(t, lp.start, end, lp.fade_in, lp.fade_out)
-        scale = lp.amplitude * self.latent_std * math.sqrt(self.space.w_dim)
+        scale = lp.amplitude * self.latent_std
         if lp.shape == "sine":
             off = np.sin(theta)[:, None, None] * item["d1"][None]
         else:
@@ -240,7 +244,7 @@ class Timeline:
         rows = select_rows(attr.layers, self.space, path + ("layers",), self.loc)
         d = self._load_direction(attr.direction, path + ("direction",))
         if attr.normalize:
-            d = _unit_rows(d) * (self.latent_std * math.sqrt(self.space.w_dim))
+            d = _unit_rows(d) * self.latent_std
         curve = None
         if attr.keys:
             keys = [CurveKey(k.seconds(self.timing.fps), np.array([k.value]), 0.0, attr.interp, "linear")
