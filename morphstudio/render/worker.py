@@ -46,10 +46,10 @@ class SinkWorker:
         try:
             while True:
                 item = self._q.get()
+                if self._stop.is_set():
+                    return  # aborted: never close (and so never commit) a partial output
                 if item is _DONE:
                     break
-                if self._stop.is_set():
-                    return
                 first, frames = item
                 self.sink.write(first, frames)
             self.sink.close()
