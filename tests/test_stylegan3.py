@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import to_uint8
-from morphstudio.generators.stylegan3 import StyleGAN3Generator
+from morphstudio.generators.stylegan3 import StyleGAN3Generator, filtered_lrelu
 
 TOL = 1e-4  # the project's bar; a faithful fp32 implementation lands near 1e-6
 
@@ -157,6 +158,57 @@ def test_conditional_model_uses_its_label() -> None:
     assert not torch.allclose(gen.mapping(z, c0), gen.mapping(z, c1))
     img = gen.synthesis(gen.mapping(z, c0))
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+
+
+def _naive_filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, b: torch.Tensor,
+                          up: int, down: int, padding: tuple[int, int, int, int], gain: float, slope: float,
+                          clamp: float) -> torch.Tensor:
+    """The textbook definition: zero insertion, pad/crop, full 2-D convolutions, every pixel computed."""
+    n, c, h, w = x.shape
+    x = x + b.view(1, -1, 1, 1)
+    z = torch.zeros(n, c, h * up, w * up, dtype=x.dtype)
+    z[:, :, ::up, ::up] = x
+    px0, px1, py0, py1 = padding
+    z = F.pad(z, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    z = z[:, :, max(-py0, 0): z.shape[2] - max(-py1, 0), max(-px0, 0): z.shape[3] - max(-px1, 0)]
+
+    def conv(img: torch.Tensor, f: torch.Tensor, gain2: float) -> torch.Tensor:
+        f2 = torch.outer(f, f) if f.ndim == 1 else f
+        k = (f2 * gain2).flip([0, 1])[None, None].repeat(c, 1, 1, 1)
+        return F.conv2d(img, k, groups=c)
+
+    z = conv(z, fu, up * up) if fu is not None else z
+    z = F.leaky_relu(z, slope) * gain
+    z = z.clamp(-clamp, clamp)
+    z = conv(z, fd, 1.0) if fd is not None else z
+    return z[:, :, ::down, ::down]
+
+
+@pytest.mark.parametrize("radial", [False, True])
+@pytest.mark.parametrize("padding", [(11, 10, 11, 10), (-3, 5, 2, -4)])
+def test_filtered_lrelu_equals_textbook_definition(radial: bool, padding: tuple[int, int, int, int]) -> None:
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 9, 9, generator=gen, dtype=torch.float64) * 3
+    fu = torch.rand(6, generator=gen, dtype=torch.float64)  # asymmetric: catches a missing flip
+    fd = torch.rand(6, 6, generator=gen, dtype=torch.float64) if radial else torch.rand(6, generator=gen,
+                                                                                       dtype=torch.float64)
+    b = torch.randn(4, generator=gen, dtype=torch.float64)
+    args = (x, fu, fd, b, 2, 2, padding)
+    got = filtered_lrelu(*args, gain=1.4, slope=0.2, clamp=2.5)
+    want = _naive_filtered_lrelu(*args, gain=1.4, slope=0.2, clamp=2.5)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_fp16_is_a_gpu_setting(sg3: StyleGAN3Generator, sg3_dir: Path) -> None:
+    """As in the official code, fp16 layers run in fp32 on the CPU: the image is unchanged."""
+    ws = torch.from_numpy(_ref(sg3_dir, "ws_psi1.npy"))[:1]
+    ref = sg3.synthesis(ws)
+    try:
+        sg3.set_precision(torch.float16)
+        assert torch.equal(sg3.synthesis(ws), ref)
+    finally:
+        sg3.set_precision(torch.float32)
 
 
 # --- config-R -------------------------------------------------------------------------------------------------
