@@ -32,7 +32,7 @@ def is_nvidia_snapshot(obj: Any) -> bool:
     """True for an official snapshot dict (or a bare pickled persistent network)."""
     if isinstance(obj, PersistentObject):
         return True
-    return isinstance(obj, dict) and any(isinstance(obj.get(k), PersistentObject) for k in ("G_ema", "G"))
+    return isinstance(obj, dict) and any(isinstance(obj.get(k), PersistentObject) for k in SNAPSHOT_KEYS)
 
 
 def read_nvidia_pickle(obj: Any, path: Path) -> CheckpointData:
