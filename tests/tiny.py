@@ -160,8 +160,8 @@ def write_tiny_rosinality(path: str | Path, *, training: bool = False, seed: int
             "g_ema": g_ema,
             "g_optim": {"state": {}, "param_groups": [{"lr": 0.002, "betas": (0.0, 0.99), "params": [0, 1]}]},
             "d_optim": {"state": {}, "param_groups": [{"lr": 0.002, "betas": (0.0, 0.99), "params": [0]}]},
-            "args": argparse.Namespace(size=resolution, latent=init_kwargs["w_dim"], n_mlp=init_kwargs["mapping_kwargs"]["num_layers"],
-                                       channel_multiplier=2,
+            "args": argparse.Namespace(size=resolution, latent=init_kwargs["w_dim"],
+                                       n_mlp=init_kwargs["mapping_kwargs"]["num_layers"], channel_multiplier=2,
                                        batch=4, r1=10.0, path="/data/lmdb", ckpt=None),
             "ada_aug_p": 0.0,
         }

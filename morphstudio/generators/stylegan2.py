@@ -197,7 +197,8 @@ class StyleGAN2Config:
                              f"(supported: {', '.join(_ACT_GAIN)})")
         lr_mul = mapping_kw.get("lr_multiplier", 0.01)
         if not isinstance(lr_mul, (int, float)) or isinstance(lr_mul, bool) or lr_mul <= 0:
-            raise CheckpointError(source, f"init_kwargs.mapping_kwargs.lr_multiplier={lr_mul!r} is not a positive number")
+            raise CheckpointError(source,
+                                  f"init_kwargs.mapping_kwargs.lr_multiplier={lr_mul!r} is not a positive number")
 
         s_known = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
                    "channels", "use_noise", "activation", "kernel_size"} | _IGNORED_KWARGS
@@ -233,7 +234,8 @@ class StyleGAN2Config:
             try:
                 given = {int(r): int(c) for r, c in dict(raw).items()}
             except (TypeError, ValueError):
-                raise CheckpointError(source, f"{where('channels')}={raw!r} is not a {{resolution: width}} map") from None
+                raise CheckpointError(source,
+                                      f"{where('channels')}={raw!r} is not a {{resolution: width}} map") from None
             needed = [2**i for i in range(2, int(math.log2(res)) + 1)]
             missing = [r for r in needed if r not in given]
             if missing or any(c < 1 for c in given.values()):

@@ -107,7 +107,7 @@ def _load(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        match = re.search(r"GLOBAL ([\w.]+)", str(exc))  # "Unsupported global: GLOBAL x" or "unsupported GLOBAL x"
         if match:
             raise UnsafeCheckpointError(path, match.group(1)) from None
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({_first_line(exc)})") from None
