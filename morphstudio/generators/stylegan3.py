@@ -446,7 +446,7 @@ class SynthesisInput(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated convolution + filtered leaky ReLU (or the final ToRGB)."""
 
-    def __init__(self, w_dim: int, spec: LayerSpec, cfg: StyleGAN3Config) -> None:
+    def __init__(self, w_dim: int, spec: LayerSpec, cfg: StyleGAN3Config, design_filters: bool = True) -> None:
         super().__init__()
         self.spec = spec
         self.conv_clamp = cfg.conv_clamp
@@ -455,14 +455,19 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(spec.out_channels, spec.in_channels, k, k))
         self.bias = nn.Parameter(torch.zeros(spec.out_channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
-        self.register_buffer("up_filter", design_lowpass_filter(
-            spec.up_taps, spec.in_cutoff, spec.in_half_width * 2, spec.tmp_sampling_rate))
-        self.register_buffer("down_filter", design_lowpass_filter(
-            spec.down_taps, spec.out_cutoff, spec.out_half_width * 2, spec.tmp_sampling_rate, radial=spec.down_radial))
+        if design_filters:
+            up = design_lowpass_filter(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2, spec.tmp_sampling_rate)
+            down = design_lowpass_filter(spec.down_taps, spec.out_cutoff, spec.out_half_width * 2,
+                                         spec.tmp_sampling_rate, radial=spec.down_radial)
+        else:  # placeholders of the official shapes, about to be overwritten by a checkpoint's filters
+            up = torch.zeros(spec.up_taps) if spec.up_taps > 1 else None
+            down_shape = [spec.down_taps] * (2 if spec.down_radial else 1)
+            down = torch.zeros(down_shape) if spec.down_taps > 1 else None
+        self.register_buffer("up_filter", up)
+        self.register_buffer("down_filter", down)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         spec = self.spec
-        n = x.shape[0]
         styles = self.affine(w)  # [N, I]
         weight = self.weight
         if spec.is_torgb:
@@ -491,14 +496,14 @@ class SynthesisLayer(nn.Module):
 class SynthesisNetwork(nn.Module):
     """Input + ``num_layers + 1`` synthesis layers; ``ws[:, 0]`` drives the input, ``ws[:, i + 1]`` layer ``L{i}``."""
 
-    def __init__(self, cfg: StyleGAN3Config) -> None:
+    def __init__(self, cfg: StyleGAN3Config, design_filters: bool = True) -> None:
         super().__init__()
         in_spec, specs = network_layout(cfg)
         self.output_scale = cfg.output_scale
         self.input = SynthesisInput(cfg.w_dim, in_spec)
         self.layer_names: list[str] = []
         for spec in specs:
-            setattr(self, spec.name, SynthesisLayer(cfg.w_dim, spec, cfg))
+            setattr(self, spec.name, SynthesisLayer(cfg.w_dim, spec, cfg, design_filters))
             self.layer_names.append(spec.name)
 
     def forward(self, ws: torch.Tensor, reduced: torch.dtype | None) -> torch.Tensor:
@@ -521,11 +526,13 @@ class StyleGAN3Generator(Generator):
 
     Args:
         config: Constructor settings; see :class:`StyleGAN3Config`.
+        design_filters: Design the resampling filters (a complete random model). :meth:`from_state` passes False
+            since the checkpoint brings its own filters (and then scipy is never imported).
     """
 
     family = "stylegan3"
 
-    def __init__(self, config: StyleGAN3Config) -> None:
+    def __init__(self, config: StyleGAN3Config, design_filters: bool = True) -> None:
         super().__init__()
         self.config = config
         self.z_dim, self.w_dim, self.c_dim = config.z_dim, config.w_dim, config.c_dim
@@ -537,7 +544,7 @@ class StyleGAN3Generator(Generator):
         # Registered under the official names `synthesis` / `mapping`, which the public methods of the same names
         # shadow as attributes: reach the modules through `synthesis_network` / `mapping_network`.
         # (`add_module` refuses names that exist as class attributes, hence the direct registration.)
-        self._modules["synthesis"] = SynthesisNetwork(config)
+        self._modules["synthesis"] = SynthesisNetwork(config, design_filters)
         self._modules["mapping"] = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws,
                                                   config.mapping_kwargs)
 
@@ -557,14 +564,15 @@ class StyleGAN3Generator(Generator):
         return self.mapping_network.w_avg
 
     @classmethod
-    def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | None = None) -> "StyleGAN3Generator":
+    def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | None = None,
+                    design_filters: bool = True) -> "StyleGAN3Generator":
         """Build a randomly initialised generator from official-style kwargs.
 
         Raises:
             CheckpointError: The kwargs are invalid (unknown keys, missing dims, impossible layout).
         """
         try:
-            return cls(StyleGAN3Config.from_kwargs(init_kwargs))
+            return cls(StyleGAN3Config.from_kwargs(init_kwargs), design_filters)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(source, f"invalid StyleGAN3 config: {exc}") from None
 
@@ -582,7 +590,7 @@ class StyleGAN3Generator(Generator):
         Raises:
             CheckpointError: Invalid kwargs, or a tensor missing, unexpected, or of the wrong shape.
         """
-        gen = cls.from_kwargs(init_kwargs, source)
+        gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
         expected = gen.state_dict()
         given = {k: v for k, v in state.items() if v is not None}
         missing = sorted(set(expected) - set(given))
