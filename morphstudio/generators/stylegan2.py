@@ -589,7 +589,11 @@ class StyleGAN2Generator(Generator):
             ModelError: An architecture this backend does not implement.
         """
         config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
-        gen = cls(config)
+        # Built on the meta device and then given empty storage: every tensor is about to be overwritten, so
+        # drawing random initial weights would only cost time and advance the caller's global RNG.
+        with torch.device("meta"):
+            gen = cls(config)
+        gen = gen.to_empty(device="cpu")
         gen.load_official_state(state, source)
         return gen.eval()
 
@@ -605,9 +609,9 @@ class StyleGAN2Generator(Generator):
         """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`)."""
         own = self.state_dict()
         full = dict(state)
-        for key, value in own.items():  # derived buffers may be absent: keep the config's
+        for key in own:  # derived buffers may be absent: use the config's filter
             if key.endswith("resample_filter") and key not in full:
-                full[key] = value
+                full[key] = _setup_filter(self.config.resample_filter)
         check_state({k: tuple(v.shape) for k, v in own.items()}, full, source, what="StyleGAN2 generator")
         with torch.no_grad():
             for key, value in own.items():
