@@ -28,7 +28,7 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``render`` and ``preview``. Values are parsed in :func:`parse_common` so that a bad
     value gives one ``error:`` line and exit status 2, like every other user mistake."""
     p.add_argument("scene", help="scene file (.yaml)")
-    p.add_argument("--frames", metavar="A:B", help="render only frames A..B-1 (Python slice: 0:90, 30:, -10:)")
+    p.add_argument("--frames", metavar="A:B", help="render only frames A..B-1 (Python slice: 0:90, 30:, --frames=-10:)")
     p.add_argument("--batch", metavar="N", help="frames per generator call (default: automatic)")
     p.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", metavar="P", help="fp32 (default), fp16 or bf16 (half precision: GPU speed)")

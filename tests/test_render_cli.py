@@ -1,0 +1,104 @@
+"""``morphstudio render`` / ``preview`` from the command line: user mistakes exit 2 with one ``error:`` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from morphstudio.cli import main
+from test_render_tinygen import decode
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "scenes" / "examples" / "interpolation.yaml"
+FPS_OK = ROOT / "scenes" / "examples" / "face-math.yaml"  # keyframes in seconds, so --fps keeps them valid
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frames", "50:10"], "--frames 50:10 selects no frames"),
+        (["--frames", "0:100000"], "outside the scene"),
+        (["--frames", "ten"], "expected A:B"),
+        (["--size", "big"], "--size: expected WxH"),
+        (["--batch", "0"], "--batch: must be at least 1"),
+        (["--batch", "x"], "--batch: expected a whole number"),
+        (["--fps", "-3"], "--fps: must be between"),
+        (["--codec", "divx"], "--codec: expected one of"),
+        (["--codec", "ffv1"], "ffv1 video cannot be written to a .mp4 file"),
+        (["--size", "63x64"], "even width and height"),
+        (["--precision", "fp8"], "--precision: expected one of"),
+        (["--model", "/nonexistent/model.pkl"], "model file not found"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture, tmp_path: Path, args: list[str],
+                                          message: str) -> None:
+    out = tmp_path / "x.mp4"
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "-o", str(out), "-q", *args)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0], err
+    assert "Traceback" not in err and len(lines) <= 2  # the error, and at most a hint
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_half_precision_on_cpu_is_a_clear_error(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: fp16 is allowed there")
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "-o", str(tmp_path / "x.mp4"), "--precision", "fp16",
+                         "--device", "cpu", "-q")
+    assert rc == 2 and err.startswith("error: half precision")
+
+
+def test_missing_and_broken_scenes(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    rc, _, err = run_cli(capsys, "render", str(tmp_path / "nope.yaml"))
+    assert rc == 2 and "nope.yaml: scene file not found" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: builtin:dcgan-faces64\noutput:\n  fps: fast\n")
+    rc, _, err = run_cli(capsys, "render", str(bad), "-q")
+    assert rc == 2 and err.startswith(f"error: {bad}:3") and "Traceback" not in err
+
+
+def test_dry_run_renders_nothing(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    out = tmp_path / "x.mp4"
+    rc, text, _ = run_cli(capsys, "render", str(SMALL), "-o", str(out), "--dry-run", "--frames", "0:30",
+                          "--size", "128x72", "--batch", "4")
+    assert rc == 0
+    assert "30 frames" in text and "128x72" in text and "batch 4 -> 8 batches" in text and "segments:" in text
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_render_fps_and_size_overrides(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    out = tmp_path / "x.mkv"
+    rc, text, _ = run_cli(capsys, "render", str(FPS_OK), "-o", str(out), "--codec", "ffv1", "--fps", "4",
+                          "--size", "48x32", "-q")
+    assert rc == 0 and f"wrote {out}" in text
+    meta, frames = decode(out)
+    assert meta["fps"] == pytest.approx(4) and frames.shape[1:] == (32, 48, 3)
+
+
+def test_resume_from_the_cli(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    out = tmp_path / "x.mkv"
+    common = ["render", str(FPS_OK), "-o", str(out), "--codec", "ffv1", "--size", "32x32", "--fps", "6", "-q"]
+    assert run_cli(capsys, *common)[0] == 0
+    first = decode(out)[1]
+    assert run_cli(capsys, *common, "--frames", "0:12")[0] == 0  # leaves no parts folder
+    rc, text, err = run_cli(capsys, *common, "--resume")
+    assert rc == 0 and "nothing to resume" in err
+    assert (decode(out)[1] == first).all()
+
+
+def test_preview_without_display(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    for argv in (["preview", str(SMALL)], ["preview", str(SMALL), "--watch"], ["render", str(SMALL), "--watch"]):
+        rc, _, err = run_cli(capsys, *argv)
+        assert rc == 2 and err.startswith("error: no display"), err
