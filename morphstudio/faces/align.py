@@ -134,6 +134,11 @@ def _face_mesh() -> Any:
     global _MESH
     with _MESH_LOCK:
         if _MESH is None:
+            import os
+
+            # mediapipe's C++ side logs TFLite chatter to stderr; keep the CLI's output to what matters.
+            os.environ.setdefault("GLOG_minloglevel", "2")
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             import mediapipe as mp  # imported lazily: it is slow and pulls in TFLite
 
             _MESH = mp.solutions.face_mesh.FaceMesh(

@@ -127,7 +127,7 @@ def to_tensor_images(images: np.ndarray, device: torch.device) -> torch.Tensor:
     arr = np.asarray(images)
     if arr.ndim == 3:
         arr = arr[None]
-    return torch.from_numpy(np.ascontiguousarray(arr)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return torch.from_numpy(np.array(arr, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 class Projector:

@@ -55,8 +55,8 @@ def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM between two ``[H, W, 3]`` uint8 images."""
     from morphstudio.faces.losses import ssim
 
-    ta = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1
-    tb = torch.from_numpy(b).permute(2, 0, 1)[None].float() / 127.5 - 1
+    ta = torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    tb = torch.from_numpy(np.array(b, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
     with torch.no_grad():
         return float(ssim(ta, tb)[0])
 
@@ -65,8 +65,8 @@ def lpips_uint8(a: np.ndarray, b: np.ndarray, vgg: Any) -> float | None:
     """LPIPS-like distance when a :class:`morphstudio.faces.losses.VGG16Features` is given, else ``None``."""
     if vgg is None:
         return None
-    ta = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1
-    tb = torch.from_numpy(b).permute(2, 0, 1)[None].float() / 127.5 - 1
+    ta = torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    tb = torch.from_numpy(np.array(b, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
     dev = next(vgg.buffers()).device
     with torch.no_grad():
         return float(vgg(ta.to(dev), tb.to(dev))[0])

@@ -55,7 +55,7 @@ def compose_photo(face: np.ndarray, *, angle: float = 0.0, scale: float = 4.0, s
     Returns:
         ``(photo [H, W, 3] uint8, centre (x, y))``.
     """
-    w, h = size
+    w, h = size if background is None else (background.shape[1], background.shape[0])
     rng = np.random.RandomState(seed)
     if background is None:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
