@@ -378,7 +378,8 @@ class Timeline:
                 f"the scene lasts {self.timing.duration:g} s, not a multiple of noise.period ({noise.period:g} s)")
         elif noise.mode == "random":
             items.append(ClosureItem("noise", float("nan"), False, "noise mode random changes every frame"))
-        add("total", self._at_times(t), "the last frame does not lead back into the first")
+        # The whole latent as rendered (float32): what a viewer of the looping video sees at the seam.
+        add("total", self.latents(np.array([0, n])).astype(np.float64), "the last frame does not lead back into the first")
         return items
 
 
