@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(out, "the output is the input file; choose another OUT")
     if out.is_dir():
         raise CheckpointError(out, "is a directory; OUT must be a file name such as model.safetensors")
+    if not out.parent.is_dir():  # say so before spending time on reading and checking the input
+        raise CheckpointError(out, f"output folder {out.parent} does not exist")
     ckpt = read_checkpoint(args.input)
     resolution = ckpt.init_kwargs.get("img_resolution", ckpt.init_kwargs.get("resolution"))
     if not args.no_check:
