@@ -1,0 +1,105 @@
+"""Renderer building blocks: frame ranges, segment plans, noise modes, resizing, out-of-memory halving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from morphstudio.errors import RenderError
+from morphstudio.generators.base import to_uint8
+from morphstudio.render.batcher import Batcher, resize_images
+from morphstudio.render.clock import parse_frame_range, plan_segments
+from morphstudio.render.noise import NoiseSettings, NoiseSource
+from morphstudio.render.renderer import OutputSettings, infer_codec, resolve_output
+from test_render_tinygen import TinyGen, tiny_latents
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, range(0, 10)), (":", range(0, 10)), ("2:5", range(2, 5)), ("7:", range(7, 10)), (":3", range(0, 3)),
+     ("-3:", range(7, 10)), ("0:10", range(0, 10)), (range(4, 6), range(4, 6)), ((1, None), range(1, 10)),
+     ([3, 4, 5], range(3, 6))],
+)
+def test_frame_ranges(text, expected) -> None:  # noqa: ANN001
+    assert parse_frame_range(text, 10) == expected
+
+
+@pytest.mark.parametrize("bad", ["3:3", "5:2", "0:11", "-11:", "a:b", "1:2:1", slice(0, 4, 2), [1, 3]])
+def test_bad_frame_ranges(bad) -> None:  # noqa: ANN001
+    with pytest.raises(RenderError):
+        parse_frame_range(bad, 10)
+
+
+def test_segments_cut_at_absolute_multiples() -> None:
+    assert plan_segments(range(0, 10), 4) == [(0, 4), (4, 8), (8, 10)]
+    assert plan_segments(range(5, 13), 4) == [(5, 8), (8, 12), (12, 13)]
+
+
+def test_noise_modes() -> None:
+    shapes = {"a": (4, 4), "b": (8, 8)}
+    dev = torch.device("cpu")
+    rnd = NoiseSource(NoiseSettings("random", 5), shapes, 10.0, 2.0, dev)
+    _, together = rnd([3, 4, 5])
+    _, alone = rnd([4])
+    assert torch.equal(together["b"][1:2], alone["b"])  # per frame, whatever the batch
+    assert not torch.equal(together["b"][0], together["b"][1])
+    _, fixed = NoiseSource(NoiseSettings("fixed", 5), shapes, 10.0, 2.0, dev)([0, 9])
+    assert torch.equal(fixed["a"][0], fixed["a"][1])
+    anim = NoiseSource(NoiseSettings("animated", 5), shapes, 10.0, 2.0, dev)
+    _, n = anim([0, 20, 5])  # 20 frames at 10 fps = one 2 s period
+    assert torch.allclose(n["b"][0], n["b"][1], atol=1e-5) and not torch.allclose(n["b"][0], n["b"][2])
+    big = NoiseSource(NoiseSettings("animated", 1), {"x": (64, 64)}, 10.0, 2.0, dev)([3])[1]["x"]
+    assert abs(float(big.std()) - 1) < 0.05
+    assert NoiseSource(NoiseSettings("const"), shapes, 10, 2, dev)([1]) == ("const", None)
+    assert NoiseSource(NoiseSettings("none"), shapes, 10, 2, dev)([1]) == ("none", None)
+    with pytest.raises(RenderError, match="unknown mode"):
+        NoiseSource(NoiseSettings("wobbly"), shapes, 10, 2, dev)
+
+
+def test_resize_modes_and_identity() -> None:
+    img = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert resize_images(img, 16, 16, "fill") is img  # same size: untouched, so uint8 equals to_uint8 exactly
+    assert resize_images(img, 40, 20, "fill").shape == (2, 3, 20, 40)
+    assert resize_images(img, 40, 20, "fit").shape == (2, 3, 20, 40)
+    box = resize_images(img, 40, 20, "letterbox")
+    assert box.shape == (2, 3, 20, 40) and to_uint8(box)[:, :, :10].max() == 0
+    down = resize_images(img, 8, 8, "fill")
+    assert torch.allclose(down, torch.nn.functional.avg_pool2d(img, 2), atol=1e-6)  # area downscale
+    with pytest.raises(RenderError, match="output.fit"):
+        resize_images(img, 8, 9, "stretch")
+
+
+def test_out_of_memory_halves_the_batch() -> None:
+    gen = TinyGen().eval()
+    calls: list[int] = []
+    real = gen._synthesis
+
+    def limited(ws, noise_mode, noise):  # noqa: ANN001, ANN202
+        calls.append(len(ws))
+        if len(ws) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(ws, noise_mode, noise)
+
+    gen._synthesis = limited  # type: ignore[method-assign]
+    b = Batcher(gen, 16, 16)
+    ws = tiny_latents()(range(10))
+    pend, batch = b.submit_split(ws, list(range(10)), 16)
+    frames = np.concatenate([p.result() for p in pend])
+    assert batch == 2 and frames.shape == (10, 16, 16, 3) and b.oom_halvings == 2
+    assert calls == [10, 5, 2, 2, 2, 2, 2]
+
+    gen._synthesis = lambda ws, m, n: (_ for _ in ()).throw(torch.OutOfMemoryError("out of memory"))  # type: ignore
+    with pytest.raises(RenderError, match="out of memory .* batch size 1"):
+        b.submit_split(ws[:2], [0, 1], 2)
+
+
+def test_output_overrides() -> None:
+    base = OutputSettings(path="/x/out.mp4", size=(512, 512), codec="h264")
+    assert resolve_output(base, "/y/a.gif").codec == "gif"
+    assert resolve_output(base, "/y/frames").codec == "png"
+    assert resolve_output(base, "/y/a.webm").codec == "vp9"
+    assert resolve_output(base, {"size": (64, 32), "codec": "ffv1", "path": "/y/a.mkv"}).codec == "ffv1"
+    assert resolve_output(base, {"size": None}).size == (512, 512)
+    assert resolve_output(base, False).path is None
+    assert infer_codec("a.mov", "prores") == "prores"
