@@ -457,6 +457,12 @@ class SceneSpec(_Spec):
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of a scene file (what ``scenes/scene.schema.json`` holds)."""
     schema = SceneSpec.model_json_schema()
+    # `truncation: 0.7` is accepted as short for `{psi: 0.7}`: tell editors too.
+    trunc = schema["properties"]["truncation"]
+    schema["properties"]["truncation"] = {
+        "anyOf": [{"type": "number", "minimum": -1, "maximum": 2}, {"$ref": trunc.pop("$ref")}],
+        **trunc,
+    }
     return {"$schema": schema.pop("$schema", "https://json-schema.org/draft/2020-12/schema"), **schema}
 
 
