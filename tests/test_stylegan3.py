@@ -54,9 +54,12 @@ def test_config_and_state_round_trip(sg3: StyleGAN3Generator, sg3_config: dict,
     assert set(out) == set(sg3_state)  # same official names, nothing added or lost (None filters stay absent)
     for name, tensor in sg3_state.items():
         assert torch.equal(out[name], tensor), name
-    # The stored kwargs rebuild the same model.
+    # The stored kwargs rebuild the same model; loading neither draws from the global RNG nor aliases its input.
+    torch.manual_seed(7)
     again = StyleGAN3Generator.from_state(json.loads(json.dumps(sg3.init_kwargs)), out)
+    assert torch.rand(1).item() == torch.rand(1, generator=torch.Generator().manual_seed(7)).item()
     assert again.init_kwargs == sg3.init_kwargs
+    assert again.state_dict()["synthesis.input.transform"].data_ptr() != out["synthesis.input.transform"].data_ptr()
 
 
 @pytest.mark.parametrize("tag, psi, cutoff", [("psi1", 1.0, None), ("psi0.7", 0.7, None), ("psi0.7_cutoff8", 0.7, 8)])

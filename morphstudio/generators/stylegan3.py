@@ -592,7 +592,10 @@ class StyleGAN3Generator(Generator):
         Raises:
             CheckpointError: Invalid kwargs, or a tensor missing, unexpected, or of the wrong shape.
         """
-        gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
+        # Built on the meta device: every tensor is about to be replaced, so drawing random weights would only
+        # cost time and move the global RNG (which would change the user's later random draws).
+        with torch.device("meta"):
+            gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
         expected = gen.state_dict()
         given = {k: v for k, v in state.items() if v is not None}
         missing = sorted(set(expected) - set(given))
@@ -606,7 +609,9 @@ class StyleGAN3Generator(Generator):
             if tuple(given[name].shape) != tuple(ref.shape):
                 raise CheckpointError(
                     source, f"tensor '{name}' has shape {list(given[name].shape)}, expected {list(ref.shape)}")
-        gen.load_state_dict({k: v.to(torch.float32) for k, v in given.items()}, strict=True)
+        # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
+        gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=True) for k, v in given.items()},
+                            strict=True, assign=True)
         return gen.eval()
 
     # --- interface ----------------------------------------------------------------------------------------------
