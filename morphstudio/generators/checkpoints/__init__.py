@@ -36,6 +36,8 @@ __all__ = ["BUILTIN_DIR", "available_builtins", "read_checkpoint", "resolve_sour
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "builtin"
 BUILTIN_PREFIX = "builtin:"
+#: Largest ``data.pkl`` accepted inside a ``torch.save`` zip (the structure only; tensors are separate entries).
+MAX_DATA_PKL = 256 * 2**20
 
 
 def available_builtins() -> list[str]:
@@ -119,6 +121,10 @@ def _scan_torch(path: Path, fmt: str) -> Any:
                 pkls = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
                 if not pkls:
                     raise CheckpointError(path, "a zip archive, but not a PyTorch checkpoint (no data.pkl inside)")
+                info = zf.getinfo(pkls[0])
+                if info.file_size > MAX_DATA_PKL:  # tensor data lives in other entries: this is no checkpoint
+                    raise CheckpointError(path, f"{pkls[0]} inside is {info.file_size / 2**20:.0f} MiB; a PyTorch "
+                                                "checkpoint's pickle is small, refusing to unpack it")
                 data = zf.read(pkls[0])
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
             raise CheckpointError(path, f"a truncated or corrupt zip/PyTorch file ({exc})") from None
