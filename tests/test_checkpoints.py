@@ -254,3 +254,46 @@ def test_wrong_shape_in_valid_safetensors_names_the_tensor(reference_dir: Path, 
     save_native(ckpt, tmp_path / "bad.safetensors")
     with pytest.raises(CheckpointError, match=r"synthesis\.b32\.conv1\.weight"):
         load_generator(tmp_path / "bad.safetensors", device="cpu")
+
+
+# --- other official configurations, through small seeded models ---------------------------------------------------
+
+R_KWARGS = {
+    "z_dim": 32, "w_dim": 32, "c_dim": 0, "img_resolution": 32, "img_channels": 3,
+    "mapping_kwargs": {"num_layers": 2}, "channel_base": 512, "channel_max": 32,
+    "magnitude_ema_beta": 0.999, "conv_kernel": 1, "use_radial_filters": True,
+}
+
+
+@backends
+def test_conditional_stylegan2_pickle_renders_like_its_weights(tmp_path: Path) -> None:
+    from tiny import tiny_stylegan2
+
+    from morphstudio.generators.stylegan2 import StyleGAN2Generator
+
+    kwargs, state = tiny_stylegan2(resolution=16, c_dim=3, seed=1)
+    path = pw.dump(pw.snapshot(pw.generator_tree(state, kwargs, pw.SRC_ADA)), tmp_path / "cond.pkl", protocol=3)
+    ckpt = read_checkpoint(path)
+    assert {"mapping.embed.weight", "mapping.embed.bias"} <= set(ckpt.state) and ckpt.init_kwargs["c_dim"] == 3
+    direct = StyleGAN2Generator.from_state(kwargs, state).requires_grad_(False)
+    loaded = load_generator(path, device="cpu")
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
+    c = torch.eye(3)[:2]
+    with torch.no_grad():
+        assert torch.equal(loaded(z, c, psi=0.7), direct(z, c, psi=0.7))
+
+
+def test_stylegan3_config_r_pickle_is_recognised_and_renders_like_its_weights(tmp_path: Path) -> None:
+    from morphstudio.generators.stylegan3 import StyleGAN3Generator
+
+    torch.manual_seed(0)
+    direct = StyleGAN3Generator.from_kwargs(R_KWARGS).requires_grad_(False)
+    state = {k: v.clone() for k, v in direct.state_dict().items()}
+    path = pw.dump(pw.snapshot(pw.generator_tree(state, R_KWARGS, pw.SRC_SG3), order="sg3"), tmp_path / "r.pkl",
+                   numpy_names="numpy2")
+    ckpt = read_checkpoint(path)
+    assert ckpt.format == "nvidia-pkl (stylegan3 config-r)"
+    loaded = load_generator(path, device="cpu")
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded(z, psi=0.7), direct(z, psi=0.7))
