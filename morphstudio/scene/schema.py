@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -24,9 +25,18 @@ FACE_KINDS: tuple[str, ...] = ("seed", "latent", "image", "average", "blend", "a
 
 
 class _Spec(BaseModel):
-    """Base of every scene model: unknown keys are errors."""
+    """Base of every scene model: unknown keys are errors, and no silent type coercion (``fps: yes`` is not 1,
+    ``seed: "3"`` is not 3); ints are accepted where numbers are expected."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_default=True)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_default=True, strict=True)
+
+
+def _path_text(value: Any) -> Any:
+    # Python users may pass pathlib paths; files keep plain strings (relative to the scene file).
+    return str(value) if isinstance(value, PurePath) else value
+
+
+PathStr = Annotated[str, BeforeValidator(_path_text)]
 
 
 # --- value parsers (one clear message each) -------------------------------------------------------------------
@@ -170,7 +180,7 @@ PsiSel = Annotated[
 class OutputSpec(_Spec):
     """Where and how the video is written."""
 
-    path: str = Field("out.mp4", description="Output file (a folder when codec is png). Relative to the scene file.")
+    path: PathStr = Field("out.mp4", description="Output file (a folder when codec is png). Relative to the scene file.")
     size: SizeSel = Field(None, description="512 or [width, height]; null = the model's resolution.")
     fit: Literal["fill", "fit", "letterbox"] = Field(
         "fill", description="Non-square sizes: fill = cover and centre-crop, fit = stretch, letterbox = black bars."
@@ -183,7 +193,7 @@ class OutputSpec(_Spec):
         "h264", description="h264 (default), h265, vp9, prores, gif, png (an image folder) or ffv1 (lossless)."
     )
     crf: int | None = Field(None, ge=0, le=63, description="Quality (lower = better); null = the codec's default.")
-    audio: str | None = Field(None, description="Audio file to mux into the video. Relative to the scene file.")
+    audio: PathStr | None = Field(None, description="Audio file to mux into the video. Relative to the scene file.")
     segment_seconds: float = Field(
         4.0, gt=0, le=3600, description="Video is encoded in segments this long (parallel encoders, --resume)."
     )
@@ -229,13 +239,13 @@ class FaceSpec(_Spec):
     psi: float | None = Field(
         None, ge=-1, le=2, description="Truncation of this face toward the average face (1 = none, 0.7 typical)."
     )
-    latent: str | None = Field(
+    latent: PathStr | None = Field(
         None, description=".npy/.npz file: W [w_dim], W+ [num_ws, w_dim] or z [z_dim]. Relative to the scene file."
     )
     key: str | None = Field(None, description="Array name inside a .npz (default: its only array, or w/ws/z).")
     index: int | None = Field(None, ge=0, description="Row to take when the file holds a batch of latents.")
     space: Literal["w", "z"] | None = Field(None, description="What the latent file holds; default: from its shape.")
-    image: str | None = Field(None, description="Photo to project into the model (needs the projector).")
+    image: PathStr | None = Field(None, description="Photo to project into the model (needs the projector).")
     steps: int | None = Field(None, ge=1, le=100000, description="Projection steps (image faces).")
     align: bool = Field(True, description="Align the face in the photo before projecting (image faces).")
     average: WeightsSel = Field(None, description="[a, b, c] or {a: 2, b: 1}: weighted mean of faces.")
@@ -391,7 +401,7 @@ class LoopSpec(_Spec):
     shape: Literal["sine", "circle"] = Field(
         "sine", description="sine = back and forth along one direction; circle = round a circle in two directions."
     )
-    direction: str = Field("random", description="'random' (seeded) or a direction file (.npy/.npz).")
+    direction: PathStr = Field("random", description="'random' (seeded) or a direction file (.npy/.npz).")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Seed of a random direction; null = from the scene seed.")
     start: float = Field(0.0, ge=0, le=86400, description="Seconds when it begins.")
     end: float | None = Field(None, gt=0, le=86400, description="Seconds when it ends; null = the scene end.")
@@ -402,7 +412,7 @@ class LoopSpec(_Spec):
 class AttributeSpec(_Spec):
     """An attribute edit: move along a direction with a keyframed strength."""
 
-    direction: str = Field(description="Direction file (.npy/.npz): [w_dim] or [num_ws, w_dim].")
+    direction: PathStr = Field(description="Direction file (.npy/.npz): [w_dim] or [num_ws, w_dim].")
     layers: LayerSel = Field("all", description="Layers the edit applies to.")
     mode: Literal["add", "set"] = Field(
         "add", description="add = push by strength; set = put every frame's position along the direction at strength."
@@ -427,10 +437,11 @@ class SceneSpec(_Spec):
         extra="forbid",
         protected_namespaces=(),
         validate_default=True,
+        strict=True,
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "morphstudio scene"},
     )
 
-    model: str = Field(
+    model: PathStr = Field(
         "builtin:dcgan-faces64",
         description="Generator: builtin:NAME or a .pkl/.pt/.safetensors path (relative to the scene file).",
     )

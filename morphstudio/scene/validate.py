@@ -96,6 +96,10 @@ def _translate(err: dict[str, Any]) -> tuple[Path_, str]:
         msg = msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
         return loc, msg
     msg = msg.replace("Input should be", "must be")
+    for noise in (", got a number with a fractional part", ", unable to parse string as a number",
+                  ", unable to interpret input", " after validation"):
+        msg = msg.replace(noise, "")
+    msg = msg.replace("List should have", "must have").replace("Tuple should have", "must have")
     msg = msg.split(" or instance of ")[0] if " or instance of " in msg else msg
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         msg = "must be a mapping of keys"
