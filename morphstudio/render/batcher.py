@@ -118,9 +118,24 @@ class Batcher:
         self.device = generator.device
         self.is_cuda = self.device.type == "cuda"
         self.oom_halvings = 0
+        # Backends with their own mixed precision (StyleGAN2/3: official fp16 blocks with clamping) use it;
+        # anything else runs under autocast.
+        self.native_precision = hasattr(generator, "set_precision")
+        self._saved_precision: torch.dtype | None = None
+
+    def __enter__(self) -> "Batcher":
+        if self.native_precision and self.precision != torch.float32:
+            self._saved_precision = getattr(self.generator, "precision", torch.float32)
+            self.generator.set_precision(self.precision)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved_precision is not None:
+            self.generator.set_precision(self._saved_precision)
+            self._saved_precision = None
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == torch.float32:
+        if self.precision == torch.float32 or self.native_precision:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.precision)
 

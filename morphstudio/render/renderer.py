@@ -390,8 +390,9 @@ def render_latents(
                 sink = ImageFolderSink(out.path) if out.codec == "png" else FfmpegSink(out.path, out.codec, out.crf)
                 lane.worker = SinkWorker(sink, lane_info, depth=4, name="sink-file")
 
-        result.stopped = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered, progress,
-                                   should_stop, len(rng) - sum(len(s) for s in segments if s.reused))
+        with batcher:
+            result.stopped = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered, progress,
+                                       should_stop, len(rng) - sum(len(s) for s in segments if s.reused))
         result.batch = plan.batch
         if extra is not None:
             extra.finish()
