@@ -118,6 +118,16 @@ def test_validate_with_model_override_on_a_stylegan(sg2_path: Path, capsys: pyte
     assert main(["validate", str(path), "--model", str(sg2_path), "--device", "cpu", "-q"]) == 0
 
 
+def test_python_api_example_runs() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(SCENES / "examples" / "python_api.py")], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "latents: (144, 1, 100) float32" in out.stdout and "loop closes: True" in out.stdout
+
+
 def test_schema_file_is_current() -> None:
     committed = (SCENES / "scene.schema.json").read_text()
     assert committed == json_schema_text(), (
