@@ -152,3 +152,14 @@ def test_scene_packages_do_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_spec_round_trips_through_json_data() -> None:
+    """``spec.model_dump(mode="json")`` loads back to the same scene (the renderer's --fps path relies on it)."""
+    root = Path(__file__).resolve().parents[1] / "scenes"
+    for path in [root / "demo.yaml", *sorted((root / "examples").glob("*.yaml"))]:
+        scene = morphstudio.load_scene(path, model="builtin:any")
+        data = scene.spec.model_dump(mode="json", exclude_unset=True)
+        again = morphstudio.load_scene(data, model="builtin:any", base_dir=scene.base_dir)
+        assert again.spec == scene.spec, path.name
+        assert again.fingerprint() == scene.fingerprint(), path.name

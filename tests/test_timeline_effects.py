@@ -37,8 +37,8 @@ def direction(tmp_path: Path) -> Path:
 
 
 def test_walk_loop_closes_and_passes_through_its_faces() -> None:
-    scene = morphstudio.load_scene({"loop": True, "output": {"fps": 10}, "walks": [{"faces": 5, "period": 5, "seed": 3}]},
-                                   latent_space=SPACE)
+    spec = {"loop": True, "output": {"fps": 10}, "walks": [{"faces": 5, "period": 5, "seed": 3}]}
+    scene = morphstudio.load_scene(spec, latent_space=SPACE)
     assert scene.duration == 5 and scene.frame_count == 50
     ws = scene.latents(np.arange(0, 51, 10))  # a face every second
     z = np.random.RandomState(3).randn(5, SPACE.z_dim)
@@ -75,7 +75,8 @@ def test_deform_loop_with_amplitude_zero_changes_nothing_and_is_periodic() -> No
 
 def test_deform_loops_close_when_the_period_divides_the_scene() -> None:
     scene = morphstudio.load_scene(
-        _base(loops=[{"amplitude": 2, "period": 2}, {"amplitude": 1, "period": 4, "shape": "circle", "layers": [2, 6]}]),
+        _base(loops=[{"amplitude": 2, "period": 2},
+                     {"amplitude": 1, "period": 4, "shape": "circle", "layers": [2, 6]}]),
         latent_space=SPACE)
     closure = _closure(scene)
     assert closure["loops[0]"] < 1e-9 and closure["loops[1]"] < 1e-9 and closure["total"] < 1e-5
@@ -130,7 +131,8 @@ def test_attribute_set_pins_the_projection(direction: Path) -> None:
 
 def test_attribute_closure_is_reported_when_strength_keys_do_not_loop(direction: Path) -> None:
     # In a loop the strength curve is periodic by construction: it always closes.
-    spec = _base(attributes={"x": {"direction": str(direction), "keys": [{"at": 0, "value": 0}, {"at": 3, "value": 5}]}})
+    keys = [{"at": 0, "value": 0}, {"at": 3, "value": 5}]
+    spec = _base(attributes={"x": {"direction": str(direction), "keys": keys}})
     assert _closure(morphstudio.load_scene(spec, latent_space=SPACE))["attributes.x"] == 0.0
 
 

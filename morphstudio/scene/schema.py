@@ -180,7 +180,9 @@ PsiSel = Annotated[
 class OutputSpec(_Spec):
     """Where and how the video is written."""
 
-    path: PathStr = Field("out.mp4", description="Output file (a folder when codec is png). Relative to the scene file.")
+    path: PathStr = Field(
+        "out.mp4", description="Output file (a folder when codec is png). Relative to the scene file."
+    )
     size: SizeSel = Field(None, description="512 or [width, height]; null = the model's resolution.")
     fit: Literal["fill", "fit", "letterbox"] = Field(
         "fill", description="Non-square sizes: fill = cover and centre-crop, fit = stretch, letterbox = black bars."
@@ -332,7 +334,9 @@ class Keyframe(_Timed):
     )
     ease: Ease | None = Field(None, description="Easing of the segment to the next keyframe: linear, in, out, in-out.")
     stagger: StaggerSpec | None = Field(
-        None, description="Layer groups reach this face at different times (StyleGAN only), e.g. {coarse: -0.5, fine: 0.5}."
+        None,
+        description="Layer groups reach this face at different times (StyleGAN only), e.g. "
+        "{coarse: -0.5, fine: 0.5}.",
     )
 
 
@@ -402,7 +406,9 @@ class LoopSpec(_Spec):
         "sine", description="sine = back and forth along one direction; circle = round a circle in two directions."
     )
     direction: PathStr = Field("random", description="'random' (seeded) or a direction file (.npy/.npz).")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="Seed of a random direction; null = from the scene seed.")
+    seed: int | None = Field(
+        None, ge=0, lt=2**32, description="Seed of a random direction; null = from the scene seed."
+    )
     start: float = Field(0.0, ge=0, le=86400, description="Seconds when it begins.")
     end: float | None = Field(None, gt=0, le=86400, description="Seconds when it ends; null = the scene end.")
     fade_in: float = Field(0.0, ge=0, le=86400, description="Seconds to fade in after start.")

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from morphstudio.errors import SceneError
-from morphstudio.scene.schema import Keyframe, SceneSpec, _Timed
+from morphstudio.scene.schema import SceneSpec, _Timed
 from morphstudio.scene.yamlmap import Locator, Path_, format_field
 
 _TIME_EPS = 1e-9
@@ -230,7 +230,8 @@ def derive_timing(spec: SceneSpec, loc: Locator) -> Timing:
     else:
         count = int(math.floor(duration * fps + 1e-6)) + 1
     if count < 1:
-        raise loc.error(("output", "duration"), f"the scene is shorter than one frame ({_fmt_s(duration)} at {fps:g} fps)")
+        raise loc.error(("output", "duration"),
+                        f"the scene is shorter than one frame ({_fmt_s(duration)} at {fps:g} fps)")
     if spec.loop and abs(duration * fps - count) > 1e-6:
         raise loc.error(
             ("output", "duration") if explicit is not None else ("timeline",),
@@ -340,7 +341,6 @@ def load_spec(data: Any, loc: Locator, base_dir: Path, *, check_model_file: bool
 
 
 __all__ = [
-    "Keyframe",
     "Timing",
     "check_spec",
     "closing_key",

@@ -112,7 +112,8 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, Locator]:
         data = _convert(loader, node, (), lines, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        if exc.context_mark is not None and ("<stream end>" in str(exc.problem) or "end of the stream" in str(exc.problem)):
+        at_end = "<stream end>" in str(exc.problem) or "end of the stream" in str(exc.problem)
+        if exc.context_mark is not None and at_end:
             # An unclosed bracket is reported at the end of the file; the line where it opened is more useful.
             mark = exc.context_mark or mark
         problem = exc.problem or exc.context or "invalid YAML"

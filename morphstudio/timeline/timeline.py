@@ -379,7 +379,8 @@ class Timeline:
         elif noise.mode == "random":
             items.append(ClosureItem("noise", float("nan"), False, "noise mode random changes every frame"))
         # The whole latent as rendered (float32): what a viewer of the looping video sees at the seam.
-        add("total", self.latents(np.array([0, n])).astype(np.float64), "the last frame does not lead back into the first")
+        add("total", self.latents(np.array([0, n])).astype(np.float64),
+            "the last frame does not lead back into the first")
         return items
 
 
