@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,6 +94,7 @@ class Scene:
         self._project_image = project_image
         self._generator: Any = None
         self._timeline: Timeline | None = None
+        self._lock = threading.Lock()  # the renderer may ask for latents from worker threads
 
     # --- the model ------------------------------------------------------------------------------------------------
 
@@ -131,9 +133,10 @@ class Scene:
 
     def timeline(self) -> Timeline:
         """The built :class:`Timeline` (faces resolved, model-dependent checks done)."""
-        if self._timeline is None:
-            self._timeline = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
-                                      self._projector())
+        with self._lock:
+            if self._timeline is None:
+                self._timeline = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
+                                          self._projector())
         return self._timeline
 
     def latents(self, frames: Sequence[int] | np.ndarray) -> np.ndarray:
