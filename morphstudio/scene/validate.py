@@ -137,10 +137,10 @@ def resolve_path(base_dir: Path, value: str) -> Path:
     return p if p.is_absolute() else (base_dir / p)
 
 
-def _require_file(base_dir: Path, value: str, path: Path_, loc: Locator, what: str) -> None:
+def _require_file(base_dir: Path, value: str, path: Path_, loc: Locator, what: str, hint: str | None = None) -> None:
     full = resolve_path(base_dir, value)
     if not full.exists():
-        raise loc.error(path, f"{what} not found: {value!r} (looked for {full})")
+        raise loc.error(path, f"{what} not found: {value!r} (looked for {full})", hint=hint)
     if full.is_dir():
         raise loc.error(path, f"{what} is a folder, not a file: {value!r}")
 
@@ -286,7 +286,8 @@ def check_spec(spec: SceneSpec, loc: Locator, base_dir: Path, *, check_model_fil
     _face_cycles(spec, loc)
 
     if check_model_file and not spec.model.startswith("builtin:"):
-        _require_file(base_dir, spec.model, ("model",), loc, "model file")
+        _require_file(base_dir, spec.model, ("model",), loc, "model file",
+                      hint="paths are relative to the scene file; or pass --model PATH (or builtin:dcgan-faces64)")
     if spec.output.audio is not None:
         _require_file(base_dir, spec.output.audio, ("output", "audio"), loc, "audio file")
 

@@ -154,8 +154,10 @@ class Timeline:
             groups = {"all": np.arange(sp.num_ws)}
         else:
             if sp.num_ws == 1:
-                where = next((("timeline", i, "stagger") for i, k in enumerate(keys) if k.stagger is not None),
-                             ("stagger",))
+                where: Path_ = ("stagger",)
+                if spec.stagger is None or spec.stagger.is_zero():
+                    where = next(("timeline", i, "stagger") for i, k in enumerate(keys)
+                                 if k.stagger is not None and not k.stagger.is_zero())
                 raise self.loc.error(where, one_latent_problem(sp, "staggered keyframes"))
             groups = {g: rows for g, rows in group_rows(sp).items() if rows.size}
         curves = []
