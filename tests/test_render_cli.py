@@ -102,3 +102,69 @@ def test_preview_without_display(capsys: pytest.CaptureFixture, monkeypatch: pyt
     for argv in (["preview", str(SMALL)], ["preview", str(SMALL), "--watch"], ["render", str(SMALL), "--watch"]):
         rc, _, err = run_cli(capsys, *argv)
         assert rc == 2 and err.startswith("error: no display"), err
+
+
+class FakeWindow:
+    """Stands in for the OpenCV window: records frames; its idle() 'edits' the scene file."""
+
+    edits: list[str] = []
+    shown: list[int] = []
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        self.wants_order = True
+        self.scale = 1.0
+        self.path: Path | None = None
+
+    def open(self, info) -> None:  # noqa: ANN001
+        pass
+
+    def write(self, first_index: int, frames) -> None:  # noqa: ANN001
+        FakeWindow.shown.extend(range(first_index, first_index + len(frames)))
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "fake window"
+
+    def idle(self, seconds: float) -> None:
+        if FakeWindow.edits:
+            import os
+            import time
+
+            FakeWindow.path.write_text(FakeWindow.edits.pop(0))
+            st = FakeWindow.path.stat()
+            os.utime(FakeWindow.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            time.sleep(0.01)
+
+    def destroy(self) -> None:
+        pass
+
+
+def test_watch_rerenders_on_change_and_survives_scene_errors(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import morphstudio.sinks.window as window
+
+    scene = tmp_path / "s.yaml"
+    good = "model: builtin:dcgan-faces64\noutput: {size: 32, fps: 4}\nfaces: {a: {seed: 1}, b: {seed: 2}}\n" \
+           "timeline: [{at: 0, face: a}, {at: 1, face: b}]\n"
+    scene.write_text(good)
+    FakeWindow.path = scene
+    FakeWindow.edits = ["model: builtin:dcgan-faces64\nfaces: {a: {seed: 1}}\ntimeline: [{at: 0, face: zed}]\n",
+                        good]
+    FakeWindow.shown = []
+    monkeypatch.setattr(window, "WindowSink", FakeWindow)
+    monkeypatch.setattr(window, "check_display", lambda: None)
+    from morphstudio.commands.preview import watch_preview
+    from morphstudio.commands.render import parse_common
+    from morphstudio.cli import build_parser
+
+    args = build_parser().parse_args(["preview", str(scene), "--watch", "-q"])
+    assert watch_preview(args, parse_common(args), max_cycles=3, poll=0.01) == 0
+    err = capsys.readouterr().err
+    assert "error: " in err and "zed" in err  # the broken edit was reported ...
+    n = len(FakeWindow.shown) // 2
+    assert n >= 4 and FakeWindow.shown == list(range(n)) * 2  # ... and the watch went on: versions 1 and 3 played
