@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from morphstudio.errors import ModelError
+from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.latent import LatentSpace
 
 NoiseMode = Literal["const", "random", "none"]
@@ -198,6 +199,37 @@ class Generator(nn.Module, ABC):
         )
 
 
+class StyleGANBase(Generator):
+    """A generator whose official checkpoints hold two sub-networks named ``mapping`` and ``synthesis``.
+
+    Those names are also the interface's public methods, so the sub-networks are registered directly in
+    ``_modules`` (``add_module`` refuses names that exist as class attributes) and reached through
+    :attr:`mapping_network` / :attr:`synthesis_network`. ``state_dict()`` keys stay the official ones.
+    """
+
+    def _set_networks(self, mapping: nn.Module, synthesis: nn.Module) -> None:
+        self._modules["mapping"] = mapping
+        self._modules["synthesis"] = synthesis
+
+    @property
+    def mapping_network(self) -> Any:
+        """The official ``mapping`` sub-network."""
+        return self._modules["mapping"]
+
+    @property
+    def synthesis_network(self) -> Any:
+        """The official ``synthesis`` sub-network."""
+        return self._modules["synthesis"]
+
+    @property
+    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
+        """The tracked mean latent, stored as the official ``mapping.w_avg`` buffer."""
+        return self.mapping_network.w_avg
+
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.mapping_network(z, c)
+
+
 def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
     """Pull ``ws`` toward ``w_avg`` by ``psi`` (``w_avg + psi * (w - w_avg)``) on the first ``cutoff`` layers."""
     if psi == 1:
@@ -215,3 +247,36 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     Uses the official rounding (``x * 127.5 + 128`` then truncation), so results equal NVIDIA's uint8 images.
     """
     return (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def check_state(expected: Mapping[str, tuple], state: Mapping[str, Any], source: str | Path | None,
+                what: str = "generator") -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly the ``expected`` names and shapes.
+
+    Args:
+        expected: ``{name: shape}`` the network needs.
+        state: ``{name: tensor}`` from the file (already renamed to official names).
+        source: The file, for the message.
+        what: What the network is, for the message.
+
+    Raises:
+        CheckpointError: Names the first offending tensor and both shapes.
+    """
+    def shape_of(v: Any) -> tuple:
+        return tuple(getattr(v, "shape", ()))
+
+    for key, shape in expected.items():
+        if key not in state:
+            raise CheckpointError(source, f"tensor '{key}' is missing: a {what} with these settings needs shape "
+                                  f"{list(shape)} (file has {len(state)} tensors)")
+        got = shape_of(state[key])
+        if not isinstance(state[key], torch.Tensor):
+            raise CheckpointError(source, f"'{key}' is a {type(state[key]).__name__}, not a tensor")
+        if got != tuple(shape):
+            raise CheckpointError(source, f"tensor '{key}' has shape {list(got)} but a {what} with these settings "
+                                  f"needs {list(shape)}")
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise CheckpointError(source, f"unexpected tensor '{extra[0]}' with shape {list(shape_of(state[extra[0]]))}: "
+                              f"not part of a {what} with these settings"
+                              + (f" ({len(extra) - 1} more unexpected)" if len(extra) > 1 else ""))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from morphstudio.errors import CheckpointError
-from morphstudio.generators.base import Generator, LayerInfo, NoiseMode
+from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, check_state
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,10 @@ class DCGANGenerator(Generator):
         except (TypeError, ValueError) as exc:
             raise CheckpointError(source, f"invalid DCGAN config {dict(init_kwargs)}: {exc}") from None
         # BatchNorm's step counter is training bookkeeping; checkpoints may or may not carry it.
-        expected = {k: v for k, v in gen.state_dict().items() if k != "w_avg" and not k.endswith("num_batches_tracked")}
+        expected = {k: tuple(v.shape) for k, v in gen.state_dict().items()
+                    if k != "w_avg" and not k.endswith("num_batches_tracked")}
         given = {k: v for k, v in state.items() if k != "w_avg" and not k.endswith("num_batches_tracked")}
-        missing = sorted(set(expected) - set(given))
-        extra = sorted(set(given) - set(expected))
-        if missing:
-            raise CheckpointError(source, f"DCGAN tensor '{missing[0]}' is missing ({len(missing)} missing in all)")
-        if extra:
-            raise CheckpointError(source, f"unexpected tensor '{extra[0]}' for a DCGAN of this shape ({len(extra)} extra)")
-        for name, ref in expected.items():
-            if tuple(given[name].shape) != tuple(ref.shape):
-                raise CheckpointError(
-                    source, f"tensor '{name}' has shape {list(given[name].shape)}, expected {list(ref.shape)}"
-                )
+        check_state(expected, given, source, what="DCGAN generator")
         gen.load_state_dict({**given, "w_avg": gen.w_avg}, strict=False)
         return gen.eval()
 

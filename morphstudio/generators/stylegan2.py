@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import Generator, LayerInfo, NoiseMode
+from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
 
 ModConvMode = Literal["auto", "fused", "unfused"]
 
@@ -182,7 +182,7 @@ class StyleGAN2Config:
                    "num_ws", "z_dim", "c_dim", "w_dim"}
         unknown = sorted(set(mapping_kw) - m_known)
         if unknown:
-            raise CheckpointError(source, f"init_kwargs.mapping_kwargs has unsupported setting(s): "
+            raise CheckpointError(source, "init_kwargs.mapping_kwargs has unsupported setting(s): "
                                   + ", ".join(f"{k}={mapping_kw[k]!r}" for k in unknown))
         num_layers = as_int(mapping_kw.get("num_layers", 8), "init_kwargs.mapping_kwargs.num_layers", 1)
         embed = mapping_kw.get("embed_features")
@@ -539,7 +539,7 @@ class SynthesisNetwork(nn.Module):
 # --- the generator ----------------------------------------------------------------------------------------------
 
 
-class StyleGAN2Generator(Generator):
+class StyleGAN2Generator(StyleGANBase):
     """StyleGAN2 (skip architecture) behind the common :class:`Generator` interface.
 
     Args:
@@ -566,10 +566,7 @@ class StyleGAN2Generator(Generator):
         self.modconv: ModConvMode = "auto"
         self._precision: torch.dtype = torch.float32
         self._half_res = 0  # number of highest resolutions computed in self._precision on CUDA
-        # Official names: the sub-networks are "mapping" and "synthesis", which the interface uses for methods, so
-        # they live in _modules directly (state_dict / to() / named_modules all go through _modules).
-        self._modules["mapping"] = MappingNetwork(config)
-        self._modules["synthesis"] = SynthesisNetwork(config)
+        self._set_networks(MappingNetwork(config), SynthesisNetwork(config))
 
     # --- construction from checkpoints ----------------------------------------------------------------------
 
@@ -618,21 +615,6 @@ class StyleGAN2Generator(Generator):
                 value.copy_(torch.as_tensor(full[key]).to(value.dtype))
 
     # --- the interface ----------------------------------------------------------------------------------------
-
-    @property
-    def mapping_network(self) -> MappingNetwork:
-        return self._modules["mapping"]  # type: ignore[return-value]
-
-    @property
-    def synthesis_network(self) -> SynthesisNetwork:
-        return self._modules["synthesis"]  # type: ignore[return-value]
-
-    @property
-    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
-        return self.mapping_network.w_avg
-
-    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return self.mapping_network(z, c)
 
     def set_precision(self, dtype: torch.dtype, num_fp16_res: int | None = None) -> None:
         """Choose the compute precision of the highest-resolution blocks (CUDA only; CPU always runs fp32).
@@ -746,39 +728,6 @@ class StyleGAN2Generator(Generator):
     def noise_shapes(self) -> dict[str, tuple[int, int]]:
         return {f"b{block.resolution}.{name}": (block.resolution, block.resolution)
                 for block in self.synthesis_network.blocks() for name, _ in block.conv_layers()}
-
-
-def check_state(expected: Mapping[str, tuple], state: Mapping[str, Any], source: str | Path | None,
-                what: str = "generator") -> None:
-    """Raise :class:`CheckpointError` unless ``state`` has exactly the ``expected`` names and shapes.
-
-    Args:
-        expected: ``{name: shape}`` the network needs.
-        state: ``{name: tensor}`` from the file (already renamed to official names).
-        source: The file, for the message.
-        what: What the network is, for the message.
-
-    Raises:
-        CheckpointError: Names the first offending tensor and both shapes.
-    """
-    def shape_of(v: Any) -> tuple:
-        return tuple(getattr(v, "shape", ()))
-
-    for key, shape in expected.items():
-        if key not in state:
-            raise CheckpointError(source, f"tensor '{key}' is missing: a {what} with these settings needs shape "
-                                  f"{list(shape)} (file has {len(state)} tensors)")
-        got = shape_of(state[key])
-        if not isinstance(state[key], torch.Tensor):
-            raise CheckpointError(source, f"'{key}' is a {type(state[key]).__name__}, not a tensor")
-        if got != tuple(shape):
-            raise CheckpointError(source, f"tensor '{key}' has shape {list(got)} but a {what} with these settings "
-                                  f"needs {list(shape)}")
-    extra = [k for k in state if k not in expected]
-    if extra:
-        raise CheckpointError(source, f"unexpected tensor '{extra[0]}' with shape {list(shape_of(state[extra[0]]))}: "
-                              f"not part of a {what} with these settings"
-                              + (f" ({len(extra) - 1} more unexpected)" if len(extra) > 1 else ""))
 
 
 __all__ = ["StyleGAN2Config", "StyleGAN2Generator", "check_state", "modulated_conv2d", "upsample2d"]

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import Generator, LayerInfo, NoiseMode
+from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -523,7 +523,7 @@ class SynthesisNetwork(nn.Module):
 # --- the generator ------------------------------------------------------------------------------------------------
 
 
-class StyleGAN3Generator(Generator):
+class StyleGAN3Generator(StyleGANBase):
     """StyleGAN3 (config-T / config-R) behind the common interface (``family = "stylegan3"``).
 
     Args:
@@ -543,27 +543,10 @@ class StyleGAN3Generator(Generator):
         self.num_ws = config.num_layers + 2
         self.init_kwargs = config.to_kwargs()
         self._precision = torch.float32
-        # Registered under the official names `synthesis` / `mapping`, which the public methods of the same names
-        # shadow as attributes: reach the modules through `synthesis_network` / `mapping_network`.
-        # (`add_module` refuses names that exist as class attributes, hence the direct registration.)
-        self._modules["synthesis"] = SynthesisNetwork(config, design_filters)
-        self._modules["mapping"] = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws,
-                                                  config.mapping_kwargs)
-
-    @property
-    def mapping_network(self) -> MappingNetwork:
-        """The official ``mapping`` submodule."""
-        return self._modules["mapping"]  # type: ignore[return-value]
-
-    @property
-    def synthesis_network(self) -> SynthesisNetwork:
-        """The official ``synthesis`` submodule (``input`` and the ``L*`` layers)."""
-        return self._modules["synthesis"]  # type: ignore[return-value]
-
-    @property
-    def w_avg(self) -> torch.Tensor:  # type: ignore[override]
-        """The tracked mean latent, stored as the official ``mapping.w_avg``."""
-        return self.mapping_network.w_avg
+        self._set_networks(
+            mapping=MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws, config.mapping_kwargs),
+            synthesis=SynthesisNetwork(config, design_filters),
+        )
 
     @classmethod
     def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | None = None,
@@ -596,28 +579,15 @@ class StyleGAN3Generator(Generator):
         # cost time and move the global RNG (which would change the user's later random draws).
         with torch.device("meta"):
             gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
-        expected = gen.state_dict()
         given = {k: v for k, v in state.items() if v is not None}
-        missing = sorted(set(expected) - set(given))
-        extra = sorted(set(given) - set(expected))
-        if missing:
-            raise CheckpointError(source, f"StyleGAN3 tensor '{missing[0]}' is missing ({len(missing)} missing in all)")
-        if extra:
-            raise CheckpointError(
-                source, f"unexpected tensor '{extra[0]}' for a StyleGAN3 of this config ({len(extra)} extra)")
-        for name, ref in expected.items():
-            if tuple(given[name].shape) != tuple(ref.shape):
-                raise CheckpointError(
-                    source, f"tensor '{name}' has shape {list(given[name].shape)}, expected {list(ref.shape)}")
+        check_state({k: tuple(v.shape) for k, v in gen.state_dict().items()}, given, source,
+                    what="StyleGAN3 generator")
         # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
         gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=True) for k, v in given.items()},
                             strict=True, assign=True)
         return gen.eval()
 
     # --- interface ----------------------------------------------------------------------------------------------
-
-    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return self.mapping_network(z, c)
 
     def _synthesis(
         self, ws: torch.Tensor, noise_mode: NoiseMode, noise: dict[str, torch.Tensor] | None

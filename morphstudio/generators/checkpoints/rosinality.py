@@ -256,7 +256,8 @@ def estimate_w_avg(state: Mapping[str, torch.Tensor], init_kwargs: Mapping[str, 
 def _check_shapes(init_kwargs: dict[str, Any], state: dict[str, torch.Tensor], names: dict[str, str],
                   path: Path) -> None:
     """Shape-check against the network the kwargs describe; messages quote the rosinality tensor name."""
-    from morphstudio.generators.stylegan2 import StyleGAN2Generator, check_state
+    from morphstudio.generators.base import check_state
+    from morphstudio.generators.stylegan2 import StyleGAN2Generator
 
     expected = StyleGAN2Generator.expected_shapes(init_kwargs, path)
     expected = {k: v for k, v in expected.items() if k in state or not k.endswith("resample_filter")}
