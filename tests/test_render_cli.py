@@ -168,3 +168,13 @@ def test_watch_rerenders_on_change_and_survives_scene_errors(capsys: pytest.Capt
     assert "error: " in err and "zed" in err  # the broken edit was reported ...
     n = len(FakeWindow.shown) // 2
     assert n >= 4 and FakeWindow.shown == list(range(n)) * 2  # ... and the watch went on: versions 1 and 3 played
+
+
+def test_unwritable_and_folder_outputs(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "-o", str(blocker / "sub" / "x.mp4"), "-q")
+    assert rc == 2 and err.startswith("error: output.path: cannot create the folder")
+    (tmp_path / "v.mp4").mkdir()
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "-o", str(tmp_path / "v.mp4"), "-q")
+    assert rc == 2 and "is a folder" in err

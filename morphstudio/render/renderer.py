@@ -323,6 +323,8 @@ def render_latents(
                        jobs=jobs, cpu_threads=cpu_threads)
     if out.path is None and not sinks:
         raise RenderError("nothing to render to: give an output path or at least one sink")
+    if out.path is not None:
+        prepare_output_folder(Path(out.path), out.codec)
     rng = plan.frames
     info = StreamInfo(plan.width, plan.height, fps, len(rng), rng.start)
     noise_settings = NoiseSettings.from_spec(noise)
@@ -421,6 +423,22 @@ def render_latents(
         raise
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def prepare_output_folder(path: Path, codec: str) -> None:
+    """Create the output's folder and check it is writable, so a bad path fails before any work is done.
+
+    Raises:
+        RenderError: The folder cannot be created or written, or a video would replace a folder.
+    """
+    if codec != "png" and path.is_dir():
+        raise RenderError(f"output.path: {path} is a folder; give a file name such as {path / 'out.mp4'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"output.path: cannot create the folder {path.parent}: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise RenderError(f"output.path: the folder {path.parent} is not writable")
 
 
 class _Stopped(Exception):
