@@ -29,7 +29,7 @@ def test_generated_face_is_projected_back_above_30db(G) -> None:
     faces, _ = generate_faces(G, [11])
     enc = resolve_encoder("auto", G)
     assert enc is not None, "the shipped encoder for the built-in model should be found"
-    proj = Projector(G, ProjectConfig(space="w", steps=250, patience=60), encoder=enc, warn=lambda m: None)
+    proj = Projector(G, ProjectConfig(space="w", steps=150, patience=60), encoder=enc, warn=lambda m: None)
     result = proj.project(faces)
     assert result.init == "encoder"
     assert psnr(faces[0], result.images[0]) >= 30.0

@@ -28,6 +28,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from morphstudio.errors import EncoderModelError
 from morphstudio.faces.cache import model_identity
+from morphstudio.faces.project import _default_c, latent_stats
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,9 @@ class TrainConfig:
         threads: torch CPU threads (``None`` leaves torch's default).
         pool_size: Pairs kept in memory; each step trains on a batch drawn from the pool (generating a 64 px
             face costs about as much as the encoder's own training step, so pairs are reused). 0 = all fresh.
-        fresh_per_step: Pool entries replaced by newly generated pairs every step.
+        fresh_per_step: Pool entries replaced by newly generated pairs every step (keep it a sizeable fraction
+            of ``batch_size``: a slowly refreshed pool is memorised and the encoder stops generalising).
+        init_from: Start from this saved encoder's weights (same architecture) instead of random init.
         max_seconds: Stop after this much wall time (the learning-rate schedule then follows elapsed time
             instead of steps, so a time-boxed run still decays properly); ``None`` = run all ``steps``.
     """
@@ -208,38 +211,13 @@ class TrainConfig:
     threads: int | None = None
     max_seconds: float | None = None
     pool_size: int = 4096
-    fresh_per_step: int = 8
-
-
-def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Per-dimension spread of mapped random latents around ``w_avg``, and their typical distance from it.
-
-    Returns:
-        ``(w_avg [w_dim], w_std [w_dim], typical_distance)`` where ``typical_distance`` is the mean Euclidean
-        distance of a mapped random z from ``w_avg`` (the unit the projector's "far from w_avg" warning uses).
-    """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        z = torch.randn(samples, generator.z_dim, generator=g).to(generator.device)
-        c = _default_c(generator, samples)
-        ws = generator.mapping(z, c)[:, 0].float()
-    w_avg = generator.w_avg.detach().float()
-    d = ws - w_avg
-    w_std = d.pow(2).mean(0).sqrt().clamp_min(1e-6)
-    return w_avg.cpu(), w_std.cpu(), float(d.norm(dim=1).mean())
+    fresh_per_step: int = 16
+    init_from: str | None = None
 
 
 def _family_config(generator: Any) -> dict[str, Any]:
     return json.loads(json.dumps({"family": generator.family, "init_kwargs": getattr(generator, "init_kwargs", {})},
                                  default=str))
-
-
-def _default_c(generator: Any, n: int) -> torch.Tensor | None:
-    if getattr(generator, "c_dim", 0) <= 0:
-        return None
-    c = torch.zeros(n, generator.c_dim, device=generator.device)
-    c[:, 0] = 1
-    return c
 
 
 def _make_pairs(generator: Any, n: int, psi: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -311,6 +289,12 @@ def train_encoder(
         augment={"shift_px": cfg.shift, "colour_jitter": cfg.jitter, "flip": cfg.flip, "psi": cfg.psi},
     )
     enc = LatentEncoder(ecfg).to(device)
+    if cfg.init_from:
+        start = load_encoder(cfg.init_from)
+        if asdict(start.config)["width"] != cfg.width or start.config.out_ws != ecfg.out_ws:
+            raise EncoderModelError(f"{cfg.init_from}: cannot continue from an encoder of another shape")
+        enc.net.load_state_dict(start.net.state_dict())
+        ecfg.loss = f"{ecfg.loss}; continued from {Path(cfg.init_from).name} ({start.config.steps} steps)"
     enc.w_avg.copy_(w_avg.to(device))
     enc.w_std.copy_(w_std.to(device))
     opt = torch.optim.AdamW(enc.net.parameters(), lr=cfg.lr, weight_decay=1e-4)

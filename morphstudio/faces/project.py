@@ -122,6 +122,32 @@ class ProjectionResult:
 FAR_FROM_AVG = 1.5
 
 
+def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Per-dimension spread of mapped random latents around ``w_avg``, and their typical distance from it.
+
+    Returns:
+        ``(w_avg [w_dim], w_std [w_dim], typical_distance)`` where ``typical_distance`` is the mean Euclidean
+        distance of a mapped random z from ``w_avg`` (the unit the projector's "far from w_avg" warning uses).
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        z = torch.randn(samples, generator.z_dim, generator=g).to(generator.device)
+        c = _default_c(generator, samples)
+        ws = generator.mapping(z, c)[:, 0].float()
+    w_avg = generator.w_avg.detach().float()
+    d = ws - w_avg
+    w_std = d.pow(2).mean(0).sqrt().clamp_min(1e-6)
+    return w_avg.cpu(), w_std.cpu(), float(d.norm(dim=1).mean())
+
+
+def _default_c(generator: Any, n: int) -> torch.Tensor | None:
+    if getattr(generator, "c_dim", 0) <= 0:
+        return None
+    c = torch.zeros(n, generator.c_dim, device=generator.device)
+    c[:, 0] = 1
+    return c
+
+
 def to_tensor_images(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """``[N, H, W, 3]`` uint8 -> ``[N, 3, H, W]`` float in [-1, 1]."""
     arr = np.asarray(images)
@@ -143,8 +169,6 @@ class Projector:
 
     def __init__(self, generator: Any, config: ProjectConfig | None = None, *, encoder: Any = None,
                  vgg_path: str | None = None, warn: Callable[[str], None] | None = None) -> None:
-        from morphstudio.faces.encoder import latent_stats
-
         self.G = generator
         self.cfg = config or ProjectConfig()
         if self.cfg.space not in ("w", "w+"):

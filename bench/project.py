@@ -1,0 +1,137 @@
+"""Projection speed and the encoder's head start.
+
+Prints, for one model:
+- seconds per projection step (batch of 1 and of 4);
+- for several generated faces with known latents: steps and seconds until the reconstruction reaches a target
+  (pixel MSE on [-1, 1] images <= 0.004, i.e. PSNR >= 30 dB on 8-bit images), starting from w_avg and from the
+  encoder's guess, with the same optimiser settings and step budget; the ratio is the encoder's speed-up;
+- a "photo" projection: a generated face upscaled, rotated and pasted onto a noisy background (saved as
+  ``scenes/photos/synthetic-face.jpg``), aligned and projected; its side-by-side PNG path and quality line.
+
+Usage::
+
+    .venv/bin/python bench/project.py                      # built-in DCGAN, CPU
+    .venv/bin/python bench/project.py --model PATH.pkl --device cuda --steps 1000
+
+Figures, never pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import morphstudio  # noqa: E402
+from morphstudio.faces import losses as L  # noqa: E402
+from morphstudio.faces.encoder import resolve_encoder  # noqa: E402
+from morphstudio.faces.project import ProjectConfig, Projector  # noqa: E402
+from morphstudio.faces.report import quality, save_side_by_side  # noqa: E402
+from morphstudio.faces.synthetic import compose_photo, generate_faces  # noqa: E402
+
+TARGET_MSE = 4 * 10 ** (-30 / 10)  # PSNR 30 dB on [0, 255] == MSE 0.004 on [-1, 1]
+
+
+def seconds_per_step(G, batch: int, steps: int = 20) -> float:
+    faces, _ = generate_faces(G, list(range(100, 100 + batch)))
+    Projector(G, ProjectConfig(steps=2, patience=0), warn=lambda m: None).project(faces)  # warm-up
+    proj = Projector(G, ProjectConfig(steps=steps, patience=0), warn=lambda m: None)
+    t = time.perf_counter()
+    proj.project(faces)
+    return (time.perf_counter() - t) / steps
+
+
+def steps_to_target(G, face: np.ndarray, encoder, steps: int, check_every: int) -> tuple[int | None, float, float]:
+    """First step (checked every ``check_every``) whose clean reconstruction reaches TARGET_MSE; seconds; best MSE."""
+    proj = Projector(G, ProjectConfig(space="w", steps=steps, patience=0, w_noise=0.0125), encoder=encoder,
+                     warn=lambda m: None)
+    target = torch.from_numpy(face).permute(2, 0, 1)[None].float().to(G.device) / 127.5 - 1
+    hit: list[tuple[int, float]] = []
+    best = [math.inf]
+    extra = [0.0]  # time spent in our own checks, excluded from the reported seconds
+    t0 = time.perf_counter()
+
+    def cb(step: int, loss: float, w: torch.Tensor) -> None:
+        if step % check_every and step != steps - 1:
+            return
+        t = time.perf_counter()
+        with torch.no_grad():
+            ws = w if w.shape[1] == G.num_ws else w.expand(-1, G.num_ws, -1)
+            mse = float(L.pixel_l2(G.synthesis(ws), target)[0])
+        best[0] = min(best[0], mse)
+        if mse <= TARGET_MSE and not hit:
+            hit.append((step + 1, t - t0 - extra[0]))
+        extra[0] += time.perf_counter() - t
+
+    proj.project(face[None], callback=cb)
+    return (hit[0][0], hit[0][1], best[0]) if hit else (None, time.perf_counter() - t0 - extra[0], best[0])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="builtin:dcgan-faces64")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=600, help="step budget per run (same for both inits)")
+    ap.add_argument("--faces", type=int, default=4, help="generated faces to project")
+    ap.add_argument("--check-every", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "media")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    G = morphstudio.load_generator(args.model, device=args.device)
+    enc = resolve_encoder("auto", G)
+    print(f"model {args.model} ({G.family}, {G.resolution} px, ws [{G.num_ws}, {G.w_dim}]) on {G.device}; "
+          f"encoder: {'shipped' if enc is not None else 'none for this model'}")
+    for b in (1, 4):
+        print(f"seconds per step, batch {b}: {seconds_per_step(G, b):.4f}")
+
+    faces, _ = generate_faces(G, list(range(200, 200 + args.faces)), psi=0.8)
+    print(f"\nsteps / seconds to reach pixel MSE <= {TARGET_MSE:.4f} (PSNR 30 dB), budget {args.steps} steps:")
+    rows = []
+    for i, face in enumerate(faces):
+        a = steps_to_target(G, face, None, args.steps, args.check_every)
+        b = steps_to_target(G, face, enc, args.steps, args.check_every) if enc is not None else (None, 0.0, math.nan)
+        rows.append((a, b))
+        fmt = lambda r: (f"{r[0]:4d} steps {r[1]:6.1f} s" if r[0] else f"not reached (best MSE {r[2]:.4f})")  # noqa
+        print(f"  face {i}: from w_avg {fmt(a)} | from encoder {fmt(b)}")
+    both = [(a[0], b[0]) for a, b in rows if a[0] and b[0]]
+    # Unreached runs count as the full budget (a lower bound on the speed-up).
+    sa = [a[0] or args.steps for a, _ in rows]
+    sb = [b[0] or args.steps for _, b in rows]
+    print(f"  mean steps: w_avg {np.mean(sa):.0f}, encoder {np.mean(sb):.0f}; speed-up {np.mean(sa) / np.mean(sb):.1f}x "
+          f"(unreached = budget; {len(both)}/{len(rows)} reached by both)")
+
+    # A photo-like input end to end.
+    photo_dir = ROOT / "scenes" / "photos"
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    face, _ = generate_faces(G, [7], psi=0.8)
+    photo, _ = compose_photo(face[0], angle=14, scale=5, size=(720, 540), seed=3)
+    from PIL import Image
+
+    photo_path = photo_dir / "synthetic-face.jpg"
+    Image.fromarray(photo).save(photo_path, quality=92)
+    from morphstudio.faces.pipeline import make_projector, prepare_image
+
+    im = prepare_image(photo_path, G)
+    proj = make_projector(G, space="w+", steps=300, encoder="auto" if enc is not None else "none",
+                          warn=lambda m: print("warning:", m))
+    res = proj.project(im.target[None], im.mask[None])
+    rep = quality("synthetic-face", im.target, res.images[0], seconds=res.seconds, steps=res.steps, init=res.init,
+                  distance=float(res.distance[0]))
+    out = save_side_by_side(args.out / "project-synthetic-face.png", im.target, res.images[0], rep)
+    print(f"\nphoto {photo_path.relative_to(ROOT)} (roll {im.aligned.angle:+.1f} deg): {rep.line()}")
+    print(f"side-by-side: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
