@@ -33,15 +33,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from morphstudio.api import load_scene  # noqa: E402
-from morphstudio.generators import Generator, to_uint8  # noqa: E402
-from morphstudio.render.batcher import resize_uint8  # noqa: E402
-from morphstudio.render.clock import parse_frame_range, plan_segments, segment_length  # noqa: E402
-from morphstudio.render.renderer import OutputSettings, plan_render, render_latents  # noqa: E402
-from morphstudio.render.segments import Segment, segment_sink  # noqa: E402
-from morphstudio.render.worker import SinkWorker  # noqa: E402
-from morphstudio.sinks import NullSink, StreamInfo  # noqa: E402
-from morphstudio.sinks.ffmpeg import codec_args, ffmpeg_exe, fps_arg  # noqa: E402
+from morphstudio.api import load_scene
+from morphstudio.generators import Generator, to_uint8
+from morphstudio.render.batcher import resize_uint8
+from morphstudio.render.clock import parse_frame_range, plan_segments, segment_length
+from morphstudio.render.renderer import OutputSettings, plan_render, render_latents
+from morphstudio.render.segments import Segment, segment_sink
+from morphstudio.render.worker import SinkWorker
+from morphstudio.sinks import NullSink, StreamInfo
+from morphstudio.sinks.ffmpeg import codec_args, ffmpeg_exe, fps_arg
 
 
 def config_f(device: torch.device) -> Generator:
@@ -53,7 +53,7 @@ def config_f(device: torch.device) -> Generator:
     return StyleGAN2Generator(cfg).to(device).eval().requires_grad_(False)
 
 
-def generator_only(gen, latents_fn, n, fps, out, frames, batch, precision, noise,  # noqa: ANN001
+def generator_only(gen, latents_fn, n, fps, out, frames, batch, precision, noise,
                    threads: int | None = None) -> float:
     t = time.perf_counter()
     render_latents(gen, latents_fn, n, fps, output=replace(out, path=None), frames=frames, batch=batch,
@@ -62,7 +62,7 @@ def generator_only(gen, latents_fn, n, fps, out, frames, batch, precision, noise
     return len(frames) / (time.perf_counter() - t)
 
 
-def precompute(gen, latents_fn, n, fps, out, frames, batch, precision, noise) -> np.ndarray:  # noqa: ANN001
+def precompute(gen, latents_fn, n, fps, out, frames, batch, precision, noise) -> np.ndarray:
     got: list[np.ndarray] = []
 
     class Keep(NullSink):
@@ -103,7 +103,7 @@ def encoder_only(frames_u8: np.ndarray, rng: range, out: OutputSettings, fps: fl
     return len(rng) / (time.perf_counter() - t)
 
 
-def end_to_end(gen, latents_fn, n, fps, out, frames, batch, precision, noise, jobs) -> float:  # noqa: ANN001
+def end_to_end(gen, latents_fn, n, fps, out, frames, batch, precision, noise, jobs) -> float:
     t = time.perf_counter()
     render_latents(gen, latents_fn, n, fps, output=out, frames=frames, batch=batch, precision=precision,
                    noise=noise, jobs=jobs, progress=False)
@@ -111,7 +111,7 @@ def end_to_end(gen, latents_fn, n, fps, out, frames, batch, precision, noise, jo
 
 
 @torch.no_grad()
-def serial_gen_video_style(gen: Generator, latents_fn, rng: range, out: OutputSettings, fps: float,  # noqa: ANN001
+def serial_gen_video_style(gen: Generator, latents_fn, rng: range, out: OutputSettings, fps: float,
                            width: int, height: int, path: Path) -> float:
     """stylegan3 gen_video.py's loop: per frame synthesise, uint8, .cpu(), append to one ffmpeg writer."""
     import subprocess
@@ -156,7 +156,7 @@ def main() -> int:
         a, b = (gen.w_avg.cpu().numpy() + rs.randn(2, gen.w_dim).astype(np.float32) * 0.5)
         n_all = scene.frame_count
 
-        def latents_fn(frames):  # noqa: ANN001, ANN202
+        def latents_fn(frames):
             t = 2 * np.pi * np.asarray(list(frames)) / n_all
             w = np.cos(t)[:, None] * a + np.sin(t)[:, None] * b
             return np.repeat(w[:, None], gen.num_ws, 1).astype(np.float32)

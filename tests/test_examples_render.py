@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_render_tinygen import decode
 
 from morphstudio.cli import main
-from test_render_tinygen import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = sorted([ROOT / "scenes" / "demo.yaml", *(ROOT / "scenes" / "examples").glob("*.yaml")])
@@ -37,7 +37,7 @@ def test_example_scene_renders(scene: Path, tmp_path: Path, request: pytest.Fixt
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert f"wrote {out}" in captured.out
-    meta, frames = decode(out)
+    _, frames = decode(out)
     assert frames.shape == (5, 64, 64, 3)
     assert frames.std() > 1  # an image, not a blank frame
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_render_tinygen import decode
 
 from morphstudio.cli import main
-from test_render_tinygen import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "scenes" / "examples" / "interpolation.yaml"
@@ -90,7 +90,7 @@ def test_resume_from_the_cli(capsys: pytest.CaptureFixture, tmp_path: Path) -> N
     assert run_cli(capsys, *common)[0] == 0
     first = decode(out)[1]
     assert run_cli(capsys, *common, "--frames", "0:12")[0] == 0  # leaves no parts folder
-    rc, text, err = run_cli(capsys, *common, "--resume")
+    rc, _, err = run_cli(capsys, *common, "--resume")
     assert rc == 0 and "nothing to resume" in err
     assert (decode(out)[1] == first).all()
 
@@ -107,18 +107,19 @@ def test_preview_without_display(capsys: pytest.CaptureFixture, monkeypatch: pyt
 class FakeWindow:
     """Stands in for the OpenCV window: records frames; its idle() 'edits' the scene file."""
 
-    edits: list[str] = []
-    shown: list[int] = []
+    edits: list[str] = []  # noqa: RUF012 - shared on purpose: the watch loop creates its own instance
+    shown: list[int] = []  # noqa: RUF012
+    path: Path | None = None
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         self.wants_order = True
         self.scale = 1.0
         self.path: Path | None = None
 
-    def open(self, info) -> None:  # noqa: ANN001
+    def open(self, info) -> None:
         pass
 
-    def write(self, first_index: int, frames) -> None:  # noqa: ANN001
+    def write(self, first_index: int, frames) -> None:
         FakeWindow.shown.extend(range(first_index, first_index + len(frames)))
 
     def close(self) -> None:
@@ -146,7 +147,7 @@ class FakeWindow:
 
 def test_watch_rerenders_on_change_and_survives_scene_errors(capsys: pytest.CaptureFixture, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import morphstudio.sinks.window as window
+    from morphstudio.sinks import window
 
     scene = tmp_path / "s.yaml"
     good = "model: builtin:dcgan-faces64\noutput: {size: 32, fps: 4}\nfaces: {a: {seed: 1}, b: {seed: 2}}\n" \
@@ -158,9 +159,9 @@ def test_watch_rerenders_on_change_and_survives_scene_errors(capsys: pytest.Capt
     FakeWindow.shown = []
     monkeypatch.setattr(window, "WindowSink", FakeWindow)
     monkeypatch.setattr(window, "check_display", lambda: None)
+    from morphstudio.cli import build_parser
     from morphstudio.commands.preview import watch_preview
     from morphstudio.commands.render import parse_common
-    from morphstudio.cli import build_parser
 
     args = build_parser().parse_args(["preview", str(scene), "--watch", "-q"])
     assert watch_preview(args, parse_common(args), max_cycles=3, poll=0.01) == 0

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_render_tinygen import TinyGen, decode, tiny_latents
 
 from morphstudio.render.renderer import OutputSettings, render_latents
 from morphstudio.render.resume import parts_dir_for
 from morphstudio.sinks.base import Sink, StreamInfo
-from test_render_tinygen import TinyGen, decode, tiny_latents
 
 FPS = 24.0
 N = 48  # 4 segments of 12 frames
@@ -86,7 +86,7 @@ def test_failed_render_then_resume(gen: TinyGen, tmp_path: Path) -> None:
 def test_interrupt_keeps_finished_segments_and_resume_reuses_them(gen: TinyGen, tmp_path: Path) -> None:
     fn = tiny_latents(N)
 
-    def interrupted(frames):  # noqa: ANN001, ANN202
+    def interrupted(frames):
         if max(frames) >= 30:
             raise KeyboardInterrupt
         return fn(frames)
@@ -106,7 +106,7 @@ def test_interrupt_keeps_finished_segments_and_resume_reuses_them(gen: TinyGen, 
 
 
 class Spy(Sink):
-    frames: list[int] = []
+    frames: list[int] = []  # noqa: RUF012 - read back by the test after the render
 
     def open(self, info: StreamInfo) -> None:
         Spy.frames = []
@@ -134,7 +134,7 @@ def test_reuse_is_checked(gen: TinyGen, tmp_path: Path) -> None:
     finished = segment_files(parts_dir_for(out))
     assert "seg_000012-000024.mkv" in finished
     # Same fingerprint but the latents of segment 1 (frames 12..23) changed: it alone is re-rendered.
-    def changed(frames):  # noqa: ANN001, ANN202
+    def changed(frames):
         ws = fn(frames)
         ws[np.asarray(list(frames)) == 20] += 1
         return ws

@@ -41,7 +41,7 @@ class TinyGen(Generator):
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return z[:, None].repeat(1, self.num_ws, 1)
 
-    def _synthesis(self, ws, noise_mode, noise):  # noqa: ANN001, ANN202
+    def _synthesis(self, ws, noise_mode, noise):
         x = (ws.flatten(1) @ self.fc).view(-1, 8, 4, 4)
         for res in self.levels:
             if x.shape[-1] != res:
@@ -66,19 +66,19 @@ class TinyGen(Generator):
         return {f"noise{r}": (r, r) for r in self.levels} if self.use_noise else {}
 
 
-def tiny_latents(frame_count: int = 48, num_ws: int = 3, w_dim: int = 8, seed: int = 1):  # noqa: ANN201
+def tiny_latents(frame_count: int = 48, num_ws: int = 3, w_dim: int = 8, seed: int = 1):
     """A smooth latent path and its ``frames -> ws`` function (a loop through random points)."""
     rng = np.random.RandomState(seed)
     a, b = rng.randn(num_ws, w_dim), rng.randn(num_ws, w_dim)
 
-    def fn(frames):  # noqa: ANN001, ANN202
+    def fn(frames):
         t = 2 * np.pi * np.asarray(list(frames), dtype=np.float64) / frame_count
         return (np.cos(t)[:, None, None] * a + np.sin(t)[:, None, None] * b).astype(np.float32)
 
     return fn
 
 
-def expected_frames(gen: Generator, fn, frames, noise=None, fps: float = 24.0, duration=None) -> np.ndarray:  # noqa: ANN001
+def expected_frames(gen: Generator, fn, frames, noise=None, fps: float = 24.0, duration=None) -> np.ndarray:
     """Reference: the generator's own output for ``frames``, one at a time, through to_uint8."""
     from morphstudio.render.noise import NoiseSettings, NoiseSource
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_render_tinygen import TinyGen, decode, expected_frames, tiny_latents
 
 from morphstudio.errors import RenderError
 from morphstudio.render.batcher import Batcher
 from morphstudio.render.renderer import OutputSettings, render_latents
-from test_render_tinygen import TinyGen, decode, expected_frames, tiny_latents
 
 FPS = 24.0
 N = 48
@@ -30,7 +30,7 @@ def assert_close_uint8(a: np.ndarray, b: np.ndarray) -> None:
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
-def ffv1(path: Path, **kw) -> OutputSettings:  # noqa: ANN003
+def ffv1(path: Path, **kw) -> OutputSettings:
     return OutputSettings(path=str(path), codec="ffv1", fps=FPS, segment_seconds=0.5, **kw)
 
 
@@ -111,7 +111,7 @@ def test_gif_and_png_outputs(gen: TinyGen, tmp_path: Path) -> None:
     fn = tiny_latents(N)
     gif = tmp_path / "a.gif"
     render_latents(gen, fn, N, FPS, output=OutputSettings(path=str(gif), codec="gif", fps=FPS), progress=False)
-    meta, frames = decode(gif)
+    _, frames = decode(gif)
     assert frames.shape == (N, 16, 16, 3)
     folder = tmp_path / "frames"
     render_latents(gen, fn, N, FPS, output=OutputSettings(path=str(folder), codec="png", fps=FPS),

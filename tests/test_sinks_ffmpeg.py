@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_render_tinygen import TinyGen, decode, tiny_latents
 
 from morphstudio.errors import EncoderError, RenderError
 from morphstudio.render.renderer import OutputSettings, render_latents
 from morphstudio.sinks.base import StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
-from test_render_tinygen import TinyGen, decode, tiny_latents
 
 N = 24
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_render_tinygen import TinyGen, tiny_latents
 
 from morphstudio.errors import DisplayError, RenderError
 from morphstudio.render.renderer import render_latents
 from morphstudio.sinks import ImageFolderSink, NullSink, StreamInfo, TeeSink, WindowSink
-from test_render_tinygen import TinyGen, tiny_latents
 
 INFO = StreamInfo(8, 8, 24.0)
 

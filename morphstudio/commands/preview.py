@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from morphstudio.commands.render import add_scene_options, load, parse_common
 from morphstudio.errors import MorphError
@@ -35,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     common = parse_common(args)
     if args.watch:
         return watch_preview(args, common, size=common["size"], low=args.low)
-    from morphstudio.render.renderer import render_scene
     from morphstudio.sinks.window import WindowSink, check_display
 
     check_display()
@@ -116,7 +116,7 @@ def watch_preview(args: argparse.Namespace, common: dict[str, Any], *, size: tup
             seen = mtime()
             try:
                 scene = load(args, common["fps"])
-                res = _render_once(scene, args, common, window, low=low, should_stop=lambda: mtime() != seen)
+                res = _render_once(scene, args, common, window, low=low, should_stop=lambda seen=seen: mtime() != seen)
                 if res.stopped and mtime() == seen:
                     return 0  # the window was closed
             except MorphError as err:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -124,7 +124,7 @@ class Pending:
 
     frames: Sequence[int]
     host: torch.Tensor
-    event: "torch.cuda.Event | None"
+    event: torch.cuda.Event | None
 
     def result(self) -> np.ndarray:
         """Wait for this batch (one sync) and return ``uint8 [N, H, W, 3]``."""
@@ -170,7 +170,7 @@ class Batcher:
         self.native_precision = hasattr(generator, "set_precision")
         self._saved_precision: torch.dtype | None = None
 
-    def __enter__(self) -> "Batcher":
+    def __enter__(self) -> Batcher:  # noqa: PYI034 - typing.Self needs Python 3.11
         if self.native_precision and self.precision != torch.float32:
             self._saved_precision = getattr(self.generator, "precision", torch.float32)
             self.generator.set_precision(self.precision)
@@ -242,7 +242,7 @@ class Batcher:
             try:
                 pend.append(self.submit(ws[i : i + n], frames[i : i + n]))
                 i += n
-            except Exception as exc:  # noqa: BLE001 - only OOM is handled, everything else re-raised
+            except Exception as exc:
                 if not is_oom(exc):
                     raise
                 if self.is_cuda:
@@ -276,7 +276,7 @@ def auto_batch_size(generator: Generator, width: int, height: int, precision: to
             b.submit(ws, [0]).result()
             per_frame = max(1, torch.cuda.max_memory_allocated(device) - base)
             return int(max(1, min(64, (free * 0.5) // per_frame)))
-        except Exception as exc:  # noqa: BLE001 - a failed probe just means "small batches"
+        except Exception as exc:
             if not is_oom(exc):
                 raise
             torch.cuda.empty_cache()

@@ -9,8 +9,9 @@ which is periodic (so loops close) and keeps unit variance at every t.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -34,7 +35,7 @@ class NoiseSettings:
     period: float | None = None
 
     @classmethod
-    def from_spec(cls, spec: Any) -> "NoiseSettings":
+    def from_spec(cls, spec: Any) -> NoiseSettings:
         """From a ``NoiseSpec``, a dict, a mode string, a NoiseSettings or ``None`` (= const)."""
         if spec is None:
             return cls()

@@ -15,9 +15,10 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,12 +26,30 @@ import torch
 from morphstudio.devices import resolve_device, resolve_dtype
 from morphstudio.errors import RenderError
 from morphstudio.generators.base import Generator
-from morphstudio.render.batcher import Batcher, Pending, auto_batch_size, cpu_threads_for, output_size
-from morphstudio.render.clock import FrameSelection, parse_frame_range, plan_segments, segment_length
+from morphstudio.render.batcher import (
+    Batcher,
+    Pending,
+    auto_batch_size,
+    cpu_threads_for,
+    output_size,
+)
+from morphstudio.render.clock import (
+    FrameSelection,
+    parse_frame_range,
+    plan_segments,
+    segment_length,
+)
 from morphstudio.render.noise import NoiseSettings, NoiseSource
 from morphstudio.render.resume import latents_digest, open_parts, parts_dir_for
-from morphstudio.render.segments import Segment, commit, discard_partials, join_segments, remove_parts, \
-    segment_file, segment_sink
+from morphstudio.render.segments import (
+    Segment,
+    commit,
+    discard_partials,
+    join_segments,
+    remove_parts,
+    segment_file,
+    segment_sink,
+)
 from morphstudio.render.worker import SinkWorker
 from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
@@ -68,7 +87,7 @@ class OutputSettings:
     segment_seconds: float = 4.0
 
     @classmethod
-    def from_spec(cls, spec: Any) -> "OutputSettings":
+    def from_spec(cls, spec: Any) -> OutputSettings:
         """From an ``OutputSpec`` (pydantic), a dict, or an OutputSettings."""
         if spec is None:
             return cls()
@@ -87,7 +106,7 @@ class OutputSettings:
             segment_seconds=float(get("segment_seconds", 4.0) or 4.0),
         )
 
-    def with_path(self, path: str | Path | None) -> "OutputSettings":
+    def with_path(self, path: str | Path | None) -> OutputSettings:
         """A copy writing to ``path``, with the codec adjusted when the extension demands it."""
         if path is None:
             return replace(self, path=None)
@@ -143,11 +162,12 @@ class RenderPlan:
         """Human-readable lines."""
         n = len(self.frames)
         lines = [
-            f"frames:    {self.frames.start}..{self.frames.stop - 1} ({n} frames, {n / self.fps:.2f} s at "
-            f"{self.fps:g} fps)",
+            (f"frames:    {self.frames.start}..{self.frames.stop - 1} ({n} frames, {n / self.fps:.2f} s at "
+             f"{self.fps:g} fps)"),
             f"size:      {self.width}x{self.height} ({self.output.fit})",
-            f"device:    {self.device} ({str(self.precision).replace('torch.', '')}), batch {self.batch} "
-            f"-> {-(-n // self.batch)} batches" + (f", {self.cpu_threads} torch threads" if self.cpu_threads else ""),
+            (f"device:    {self.device} ({str(self.precision).replace('torch.', '')}), batch {self.batch} "
+             f"-> {-(-n // self.batch)} batches"
+             + (f", {self.cpu_threads} torch thread(s)" if self.cpu_threads else "")),
         ]
         if self.output.path is None:
             lines.append("output:    none (preview / sinks only)")
@@ -463,7 +483,7 @@ def _abort(lanes: list[_Lane], extra: SinkWorker | None, parts: Path | None) -> 
             try:
                 if w.join(timeout=30):
                     continue
-            except BaseException:  # noqa: BLE001 - this segment failed too; abort it below
+            except BaseException:  # noqa: BLE001, S110 - this segment failed too: it is aborted just below
                 pass
         w.abort()
     if extra is not None:

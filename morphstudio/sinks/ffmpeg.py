@@ -11,9 +11,9 @@ import collections
 import os
 import subprocess
 import threading
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -108,12 +108,12 @@ def codec_args(codec: str, crf: int | None = None, threads: int | None = None) -
 class StderrTail:
     """Reads a pipe to the end on a daemon thread, keeping the last ``lines`` lines."""
 
-    def __init__(self, pipe, lines: int = STDERR_LINES) -> None:  # noqa: ANN001 - a binary file object
+    def __init__(self, pipe, lines: int = STDERR_LINES) -> None:
         self._lines: collections.deque[str] = collections.deque(maxlen=lines)
         self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True, name="ffmpeg-stderr")
         self._thread.start()
 
-    def _drain(self, pipe) -> None:  # noqa: ANN001
+    def _drain(self, pipe) -> None:
         for raw in iter(pipe.readline, b""):
             self._lines.append(raw.decode("utf-8", "replace").rstrip())
         pipe.close()
