@@ -524,7 +524,9 @@ def _run_loop(
         while waiting or active or pending_q:
             if should_stop is not None and should_stop():
                 return True
-            while len(active) < max_active and waiting:
+            # A lane whose last batch is still in flight no longer counts: the next one starts generating now,
+            # so the device does not idle at segment boundaries (the FIFO of pending batches keeps frame order).
+            while sum(1 for ln in active if ln.remaining() > 0) < max_active and waiting:
                 lane = waiting.pop(0)
                 open_lane(lane)
                 active.append(lane)
