@@ -179,3 +179,17 @@ def test_unwritable_and_folder_outputs(capsys: pytest.CaptureFixture, tmp_path: 
     (tmp_path / "v.mp4").mkdir()
     rc, _, err = run_cli(capsys, "render", str(SMALL), "-o", str(tmp_path / "v.mp4"), "-q")
     assert rc == 2 and "is a folder" in err
+
+
+def test_python_api_render(tmp_path: Path) -> None:
+    """``morphstudio.render(scene, ...)`` works before and after the ``morphstudio.render`` package is imported
+    (the package would otherwise shadow the function)."""
+    import morphstudio
+    import morphstudio.render.renderer  # noqa: F401 - binds morphstudio.render to the subpackage
+
+    scene = morphstudio.load_scene(FPS_OK)
+    res = morphstudio.render(scene, output={"path": str(tmp_path / "a.mkv"), "codec": "ffv1", "size": (32, 32)},
+                             frames="0:6", progress=False)
+    assert res.output == tmp_path / "a.mkv" and decode(res.output)[1].shape == (6, 32, 32, 3)
+    res = morphstudio.render(str(FPS_OK), output=str(tmp_path / "b.gif"), frames=":4", progress=False)
+    assert res.output == tmp_path / "b.gif" and decode(res.output)[1].shape[0] == 4
