@@ -185,7 +185,7 @@ def test_python_api_render(tmp_path: Path) -> None:
     """``morphstudio.render(scene, ...)`` works before and after the ``morphstudio.render`` package is imported
     (the package would otherwise shadow the function)."""
     import morphstudio
-    import morphstudio.render.renderer  # noqa: F401 - binds morphstudio.render to the subpackage
+    import morphstudio.render.renderer  # binds morphstudio.render to the subpackage
 
     scene = morphstudio.load_scene(FPS_OK)
     res = morphstudio.render(scene, output={"path": str(tmp_path / "a.mkv"), "codec": "ffv1", "size": (32, 32)},
