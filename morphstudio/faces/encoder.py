@@ -391,7 +391,12 @@ def save_encoder(enc: LatentEncoder, path: str | Path, *, half: bool = True) -> 
         state[k] = v
     st_path, js_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     save_file(state, str(st_path), metadata={"format": "morphstudio-encoder", "version": str(FORMAT_VERSION)})
-    js_path.write_text(json.dumps(asdict(enc.config), indent=1) + "\n")
+    meta = asdict(enc.config)
+    curve = meta.pop("loss_curve")
+    # The loss curve on one line: a readable config instead of a thousand lines of numbers.
+    text = json.dumps(meta, indent=1)[:-2] + ',\n "loss_curve": ' + json.dumps(curve) + "\n}\n"
+    js_path.write_text(text)
+    st_path.chmod(0o644)
     return st_path, js_path
 
 
