@@ -26,6 +26,12 @@ def reference_dir() -> Path:
     return REFERENCE
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Projections are cached per user; tests get their own empty cache so they neither read nor fill ~/.cache."""
+    os.environ["MORPHSTUDIO_CACHE"] = str(tmp_path_factory.mktemp("morphstudio-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _no_network_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Nothing may download weights in tests: point torch's hub cache at an empty folder and go offline."""
