@@ -30,12 +30,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import morphstudio  # noqa: E402
-from morphstudio.faces import losses as L  # noqa: E402
-from morphstudio.faces.encoder import resolve_encoder  # noqa: E402
-from morphstudio.faces.project import ProjectConfig, Projector  # noqa: E402
-from morphstudio.faces.report import quality, save_side_by_side  # noqa: E402
-from morphstudio.faces.synthetic import compose_photo, generate_faces  # noqa: E402
+import morphstudio
+from morphstudio.faces import losses as L
+from morphstudio.faces.encoder import resolve_encoder
+from morphstudio.faces.project import ProjectConfig, Projector
+from morphstudio.faces.report import quality, save_side_by_side
+from morphstudio.faces.synthetic import compose_photo, generate_faces
 
 TARGET_MSE = 4 * 10 ** (-30 / 10)  # PSNR 30 dB on [0, 255] == MSE 0.004 on [-1, 1]
 
@@ -105,7 +105,7 @@ def main() -> int:
             continue
         b = steps_to_target(G, face, enc, args.steps, args.check_every)
         rows.append((a, b))
-        fmt = lambda r: (f"{r[0]:4d} steps {r[1]:6.1f} s" if r[0] else f"not reached (best MSE {r[2]:.4f})")  # noqa
+        fmt = lambda r: (f"{r[0]:4d} steps {r[1]:6.1f} s" if r[0] else f"not reached (best MSE {r[2]:.4f})")
         print(f"  face {i}: from w_avg {fmt(a)} | from encoder {fmt(b)}")
     if not rows:
         print("  (no encoder for this model: train one with `morphstudio encoder train --model MODEL`)")
@@ -131,14 +131,13 @@ def main() -> int:
                   else args.out / f"synthetic-face-{Path(str(args.model)).stem}.jpg")
     photo_path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(photo).save(photo_path, quality=92)
-    from morphstudio.faces.pipeline import make_projector, prepare_image
-
     from morphstudio.errors import FaceNotFoundError
+    from morphstudio.faces.pipeline import make_projector, prepare_image
 
     try:
         im = prepare_image(photo_path, G)
     except FaceNotFoundError:  # e.g. a random-weights test model draws no face
-        print(f"\nphoto: this model's faces are not detectable as faces; photo projection skipped")
+        print("\nphoto: this model's faces are not detectable as faces; photo projection skipped")
         return 0
     proj = make_projector(G, space="w+", steps=300, encoder="auto" if enc is not None else "none",
                           warn=lambda m: print("warning:", m))

@@ -76,7 +76,7 @@ def test_perceptual_fallback_never_downloads(G, tmp_path: Path, monkeypatch: pyt
     home = tmp_path / "torch-home"
     monkeypatch.setenv("TORCH_HOME", str(home))
     warnings: list[str] = []
-    module, name = L.perceptual_loss("auto", generator=G, warn=warnings.append)
+    _, name = L.perceptual_loss("auto", generator=G, warn=warnings.append)
     assert name == "ms-ssim" and any("VGG16" in w for w in warnings)
     assert not home.exists() or not any(home.rglob("*"))  # nothing fetched
     with pytest.raises(ProjectionError, match="LPIPS needs VGG16 weights"):

@@ -84,4 +84,4 @@ def project_cached(
     return ws
 
 
-__all__ = ["project_cached", "PROJECTOR_VERSION"]
+__all__ = ["PROJECTOR_VERSION", "project_cached"]

@@ -197,7 +197,7 @@ def warp_to_crop(pixels: np.ndarray, transform: np.ndarray, size: int, params: C
     if scale_len < 0.5:
         shrink = 1.0 / (2 * scale_len)
         h, w = pixels.shape[:2]
-        nw, nh = max(1, int(round(w / shrink))), max(1, int(round(h / shrink)))
+        nw, nh = max(1, round(w / shrink)), max(1, round(h / shrink))
         src = cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_AREA)
         pre = np.diag([w / nw, h / nh, 1.0])  # small -> original coordinates
         m = transform @ pre
@@ -318,7 +318,7 @@ def paste_back(photo: np.ndarray, face_img: np.ndarray, transform: np.ndarray, *
     back = cv2.warpPerspective(face_img, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if mask is None:
         mask = np.ones((s, s), np.float32)
-        e = max(1, int(round(s * feather)))
+        e = max(1, round(s * feather))
         ramp = np.minimum(np.arange(s) + 1, np.arange(s)[::-1] + 1).astype(np.float32) / e
         ramp = np.clip(ramp, 0, 1)
         mask = np.minimum(ramp[None, :], ramp[:, None])

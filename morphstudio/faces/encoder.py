@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -255,7 +256,7 @@ def _augment(img: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.T
 
 def train_encoder(
     generator: Any,
-    cfg: TrainConfig = TrainConfig(),
+    cfg: TrainConfig | None = None,
     *,
     model_name: str = "",
     progress: Callable[[int, float], None] | None = None,
@@ -264,13 +265,14 @@ def train_encoder(
 
     Args:
         generator: A :class:`morphstudio.generators.base.Generator`.
-        cfg: Training settings.
+        cfg: Training settings (default :class:`TrainConfig`).
         model_name: Recorded in the config (e.g. ``builtin:dcgan-faces64``).
         progress: Called as ``progress(step, mean_loss)`` at every loss-curve point.
 
     Returns:
         The trained encoder (eval mode, on the generator's device).
     """
+    cfg = cfg or TrainConfig()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = generator.device

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -151,7 +152,7 @@ def _ssim_parts(a: torch.Tensor, b: torch.Tensor, win: torch.Tensor) -> tuple[to
     """Per-pixel luminance*contrast*structure (``ssim``) and contrast*structure (``cs``) maps, data range 2."""
     c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
     pad = win.shape[-1] // 2
-    conv = lambda x: F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), win, groups=3)  # noqa: E731
+    conv = lambda x: F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), win, groups=3)
     mu_a, mu_b = conv(a), conv(b)
     saa = conv(a * a) - mu_a**2
     sbb = conv(b * b) - mu_b**2
