@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from morphstudio.errors import FaceNotFoundError
-from morphstudio.faces.align import DIGIFACE, FFHQ, align_face, crop_params_for, paste_back
+from morphstudio.faces.align import (
+    DIGIFACE,
+    FFHQ,
+    align_face,
+    crop_params_for,
+    paste_back,
+)
 from morphstudio.faces.images import from_array
 from morphstudio.faces.report import psnr
 from morphstudio.faces.synthetic import compose_photo, generate_faces

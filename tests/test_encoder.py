@@ -70,7 +70,7 @@ def test_shipped_encoder_beats_the_average_face(G) -> None:
     with torch.no_grad():
         from_enc = G.synthesis(guess)
         from_avg = G.synthesis(G.w_avg.expand(16, 1, -1))
-    to8 = lambda x: (x.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
+    to8 = lambda x: (x.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
     p_enc = np.mean([psnr(a, b) for a, b in zip(faces, to8(from_enc))])
     p_avg = np.mean([psnr(a, b) for a, b in zip(faces, to8(from_avg))])
     assert p_enc > p_avg + 3, (p_enc, p_avg)

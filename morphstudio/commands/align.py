@@ -43,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from morphstudio.faces.align import DIGIFACE, FFHQ, align_face, crop_params_for, settings_dict
+    from morphstudio.faces.align import (
+        DIGIFACE,
+        FFHQ,
+        align_face,
+        crop_params_for,
+        settings_dict,
+    )
     from morphstudio.faces.images import read_image
 
     photo = read_image(args.image)

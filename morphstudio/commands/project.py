@@ -53,9 +53,18 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import morphstudio
-    from morphstudio.faces.pipeline import make_projector, prepare_image, project_prepared, unique_names
+    from morphstudio.faces.pipeline import (
+        make_projector,
+        prepare_image,
+        project_prepared,
+        unique_names,
+    )
     from morphstudio.faces.project import ProjectConfig
-    from morphstudio.faces.report import quality, save_side_by_side, write_progress_video
+    from morphstudio.faces.report import (
+        quality,
+        save_side_by_side,
+        write_progress_video,
+    )
 
     if args.steps is not None and args.steps < 1:
         raise ProjectionError(f"--steps must be at least 1, got {args.steps}")
