@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from morphstudio.api import load_scene
 from morphstudio.generators import Generator, to_uint8
-from morphstudio.render.batcher import resize_uint8
-from morphstudio.render.clock import parse_frame_range, plan_segments, segment_length
-from morphstudio.render.renderer import OutputSettings, plan_render, render_latents
-from morphstudio.render.segments import Segment, segment_sink
-from morphstudio.render.worker import SinkWorker
+from morphstudio.rendering.batcher import resize_uint8
+from morphstudio.rendering.clock import parse_frame_range, plan_segments, segment_length
+from morphstudio.rendering.renderer import OutputSettings, plan_render, render_latents
+from morphstudio.rendering.segments import Segment, segment_sink
+from morphstudio.rendering.worker import SinkWorker
 from morphstudio.sinks import NullSink, StreamInfo
 from morphstudio.sinks.ffmpeg import codec_args, ffmpeg_exe, fps_arg
 

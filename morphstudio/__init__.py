@@ -23,9 +23,16 @@ def load_generator(*args: Any, **kwargs: Any) -> Any:
     return _load(*args, **kwargs)
 
 
+def render(scene: Any, **kwargs: Any) -> Any:
+    """Render a scene (a :class:`Scene` or a scene file path); see :func:`morphstudio.api.render`."""
+    from morphstudio.api import render as _render
+
+    return _render(scene, **kwargs)
+
+
 def __getattr__(name: str) -> Any:
     # Lazy re-exports so `import morphstudio` does not pull in torch for scene-only users.
-    if name in ("load_scene", "render", "Scene"):
+    if name in ("load_scene", "Scene"):
         from morphstudio import api
 
         return getattr(api, name)

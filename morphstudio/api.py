@@ -256,10 +256,10 @@ def load_scene(
 
 
 def render(scene: Scene | str | Path | dict, **kwargs: Any) -> Any:
-    """Render a scene (see :func:`morphstudio.render.renderer.render_scene` for the options)."""
+    """Render a scene (see :func:`morphstudio.rendering.renderer.render_scene` for the options)."""
     if not isinstance(scene, Scene):
         scene = load_scene(scene, model=kwargs.pop("model", None), device=kwargs.pop("device", None))
-    from morphstudio.render.renderer import render_scene
+    from morphstudio.rendering.renderer import render_scene
 
     return render_scene(scene, **kwargs)
 

@@ -132,9 +132,9 @@ def test_model_override_paths(tmp_path: Path, scene_dir: Path, monkeypatch: pyte
 
 def test_render_calls_the_renderer_lazily(monkeypatch: pytest.MonkeyPatch, scene_dir: Path) -> None:
     calls = []
-    fake = types.ModuleType("morphstudio.render.renderer")
+    fake = types.ModuleType("morphstudio.rendering.renderer")
     fake.render_scene = lambda scene, **kw: calls.append((scene, kw)) or "done"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "morphstudio.render.renderer", fake)
+    monkeypatch.setitem(sys.modules, "morphstudio.rendering.renderer", fake)
     scene = morphstudio.load_scene(scene_dir / "scene.yaml", latent_space=SPACE)
     assert morphstudio.render(scene, batch=4) == "done"
     assert calls == [(scene, {"batch": 4})]

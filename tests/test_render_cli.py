@@ -182,10 +182,10 @@ def test_unwritable_and_folder_outputs(capsys: pytest.CaptureFixture, tmp_path: 
 
 
 def test_python_api_render(tmp_path: Path) -> None:
-    """``morphstudio.render(scene, ...)`` works before and after the ``morphstudio.render`` package is imported
-    (the package would otherwise shadow the function)."""
+    """``morphstudio.render(scene, ...)`` takes a scene object or a path, and still works once the renderer's
+    package is imported."""
     import morphstudio
-    import morphstudio.render.renderer  # binds morphstudio.render to the subpackage
+    import morphstudio.rendering.renderer  # noqa: F401
 
     scene = morphstudio.load_scene(FPS_OK)
     res = morphstudio.render(scene, output={"path": str(tmp_path / "a.mkv"), "codec": "ffv1", "size": (32, 32)},

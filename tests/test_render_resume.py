@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from test_render_tinygen import TinyGen, decode, tiny_latents
 
-from morphstudio.render.renderer import OutputSettings, render_latents
-from morphstudio.render.resume import parts_dir_for
+from morphstudio.rendering.renderer import OutputSettings, render_latents
+from morphstudio.rendering.resume import parts_dir_for
 from morphstudio.sinks.base import Sink, StreamInfo
 
 FPS = 24.0
@@ -154,7 +154,7 @@ SCRIPT = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_render_tinygen import TinyGen, tiny_latents
-    from morphstudio.render.renderer import OutputSettings, render_latents
+    from morphstudio.rendering.renderer import OutputSettings, render_latents
     fn = tiny_latents({n})
     marker = Path({marker!r})
     def slow(frames):

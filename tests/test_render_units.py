@@ -9,10 +9,10 @@ from test_render_tinygen import TinyGen, tiny_latents
 
 from morphstudio.errors import RenderError
 from morphstudio.generators.base import to_uint8
-from morphstudio.render.batcher import Batcher, resize_images
-from morphstudio.render.clock import parse_frame_range, plan_segments
-from morphstudio.render.noise import NoiseSettings, NoiseSource
-from morphstudio.render.renderer import OutputSettings, infer_codec, resolve_output
+from morphstudio.rendering.batcher import Batcher, resize_images
+from morphstudio.rendering.clock import parse_frame_range, plan_segments
+from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+from morphstudio.rendering.renderer import OutputSettings, infer_codec, resolve_output
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_output_overrides() -> None:
 def test_cpu_uint8_resize_matches_the_float_path(fit: str, size: tuple[int, int]) -> None:
     """The CPU path (uint8 at model size, OpenCV resize) and the GPU path (float resize, then uint8) agree up to
     interpolation rounding, with the same crop / bar geometry."""
-    from morphstudio.render.batcher import resize_uint8
+    from morphstudio.rendering.batcher import resize_uint8
 
     torch.manual_seed(0)
     img = torch.nn.functional.interpolate(torch.rand(2, 3, 4, 4) * 2 - 1, size=(16, 16), mode="bilinear")

@@ -10,8 +10,8 @@ import torch
 from test_render_tinygen import TinyGen, decode, expected_frames, tiny_latents
 
 from morphstudio.errors import RenderError
-from morphstudio.render.batcher import Batcher
-from morphstudio.render.renderer import OutputSettings, render_latents
+from morphstudio.rendering.batcher import Batcher
+from morphstudio.rendering.renderer import OutputSettings, render_latents
 
 FPS = 24.0
 N = 48

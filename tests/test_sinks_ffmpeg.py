@@ -10,7 +10,7 @@ import pytest
 from test_render_tinygen import TinyGen, decode, tiny_latents
 
 from morphstudio.errors import EncoderError, RenderError
-from morphstudio.render.renderer import OutputSettings, render_latents
+from morphstudio.rendering.renderer import OutputSettings, render_latents
 from morphstudio.sinks.base import StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
 

@@ -9,7 +9,7 @@ import pytest
 from test_render_tinygen import TinyGen, tiny_latents
 
 from morphstudio.errors import DisplayError, RenderError
-from morphstudio.render.renderer import render_latents
+from morphstudio.rendering.renderer import render_latents
 from morphstudio.sinks import ImageFolderSink, NullSink, StreamInfo, TeeSink, WindowSink
 
 INFO = StreamInfo(8, 8, 24.0)
@@ -63,7 +63,7 @@ def test_preview_render_without_display_fails_cleanly(monkeypatch: pytest.Monkey
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
-    from morphstudio.render.renderer import OutputSettings
+    from morphstudio.rendering.renderer import OutputSettings
 
     out = tmp_path / "v.mp4"
     with pytest.raises(DisplayError):

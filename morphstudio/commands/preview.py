@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _preview_size(scene: Any, size: tuple[int, int] | None, low: bool) -> tuple[int, int]:
-    from morphstudio.render.batcher import output_size
-    from morphstudio.render.renderer import OutputSettings
+    from morphstudio.rendering.batcher import output_size
+    from morphstudio.rendering.renderer import OutputSettings
 
     if size is not None:
         w, h = size
@@ -66,7 +66,7 @@ def _preview_size(scene: Any, size: tuple[int, int] | None, low: bool) -> tuple[
 
 def _render_once(scene: Any, args: argparse.Namespace, common: dict[str, Any], window: Any, *, low: bool = False,
                  should_stop: Callable[[], bool] | None = None) -> Any:
-    from morphstudio.render.renderer import preview_scale, render_scene
+    from morphstudio.rendering.renderer import preview_scale, render_scene
 
     w, h = _preview_size(scene, common["size"], low)
     out = _no_file(scene, (w, h))
@@ -79,7 +79,7 @@ def _render_once(scene: Any, args: argparse.Namespace, common: dict[str, Any], w
 def _no_file(scene: Any, size: tuple[int, int]) -> Any:
     from dataclasses import replace
 
-    from morphstudio.render.renderer import OutputSettings
+    from morphstudio.rendering.renderer import OutputSettings
 
     return replace(OutputSettings.from_spec(scene.output), path=None, size=size)
 

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(scene, args, common, override, jobs)
 
-    from morphstudio.render.renderer import render_scene
+    from morphstudio.rendering.renderer import render_scene
 
     result = render_scene(
         scene, output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
 def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], override: dict[str, Any],
             jobs: int | None) -> int:
     """Print what a render would do, touching nothing."""
-    from morphstudio.render.renderer import plan_render, resolve_output
+    from morphstudio.rendering.renderer import plan_render, resolve_output
 
     out = resolve_output(scene.output, override)
     gen = scene.generator()
@@ -187,7 +187,7 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     for line in scene_summary(scene) + plan.describe():
         print(line)
     if args.resume and out is not None and out.path is not None and plan.segments:
-        from morphstudio.render.resume import parts_dir_for
+        from morphstudio.rendering.resume import parts_dir_for
 
         parts = parts_dir_for(out.path)
         print(f"resume:    {'parts folder ' + str(parts) if parts.is_dir() else 'nothing to resume'}")

@@ -26,22 +26,22 @@ import torch
 from morphstudio.devices import resolve_device, resolve_dtype
 from morphstudio.errors import RenderError
 from morphstudio.generators.base import Generator
-from morphstudio.render.batcher import (
+from morphstudio.rendering.batcher import (
     Batcher,
     Pending,
     auto_batch_size,
     cpu_threads_for,
     output_size,
 )
-from morphstudio.render.clock import (
+from morphstudio.rendering.clock import (
     FrameSelection,
     parse_frame_range,
     plan_segments,
     segment_length,
 )
-from morphstudio.render.noise import NoiseSettings, NoiseSource
-from morphstudio.render.resume import latents_digest, open_parts, parts_dir_for
-from morphstudio.render.segments import (
+from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+from morphstudio.rendering.resume import latents_digest, open_parts, parts_dir_for
+from morphstudio.rendering.segments import (
     Segment,
     commit,
     discard_partials,
@@ -50,7 +50,7 @@ from morphstudio.render.segments import (
     segment_file,
     segment_sink,
 )
-from morphstudio.render.worker import SinkWorker
+from morphstudio.rendering.worker import SinkWorker
 from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
 from morphstudio.sinks.image_folder import ImageFolderSink

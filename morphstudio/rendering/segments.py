@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from morphstudio.errors import RenderError
-from morphstudio.render.resume import Manifest
+from morphstudio.rendering.resume import Manifest
 from morphstudio.sinks.ffmpeg import FfmpegSink, partial_name, run_ffmpeg
 
 AUDIO_CODEC: dict[str, list[str]] = {

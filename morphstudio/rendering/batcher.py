@@ -151,7 +151,7 @@ class Batcher:
         fit: Resize mode, see :func:`resize_images`.
         precision: Compute dtype for synthesis (``torch.float32``, ``float16``, ``bfloat16``); half precision
             runs under autocast, so any backend supports it.
-        noise_fn: Maps frame indices to ``(noise_mode, noise)`` (see :class:`morphstudio.render.noise.NoiseSource`).
+        noise_fn: Maps frame indices to ``(noise_mode, noise)`` (see :class:`morphstudio.rendering.noise.NoiseSource`).
     """
 
     def __init__(self, generator: Generator, width: int, height: int, fit: str = "fill",
