@@ -26,6 +26,7 @@ from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
+from morphstudio.generators.layers import FullyConnectedLayer, normalize_2nd_moment
 
 ModConvMode = Literal["auto", "fused", "unfused"]
 
@@ -381,40 +382,6 @@ def modulated_conv2d(
 # --- layers -----------------------------------------------------------------------------------------------------
 
 
-class FullyConnectedLayer(nn.Module):
-    """Equalised-learning-rate dense layer: weights and biases are stored raw and scaled at run time.
-
-    Args:
-        in_features, out_features: Sizes.
-        activation: ``linear``, ``relu`` or ``lrelu``.
-        lr_multiplier: Scales the weight gain (``lr_mul / sqrt(in)``) and the bias.
-        bias_init: Initial bias (1 for style affines, so styles start at 1).
-    """
-
-    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.activation = activation
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias.to(x.dtype)
-        if self.bias_gain != 1:
-            b = b * self.bias_gain
-        if self.activation == "linear":
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return _bias_act(x.matmul(w.t()), b, self.activation, _ACT_GAIN[self.activation], None)
-
-
-def _normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
-
-
 class MappingNetwork(nn.Module):
     """z (+ embedded label) -> w, broadcast to ``num_ws``. Holds the ``w_avg`` buffer."""
 
@@ -432,9 +399,9 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = _normalize_2nd_moment(z.float())
+        x = normalize_2nd_moment(z.float())
         if self.c_dim > 0:
-            y = _normalize_2nd_moment(self.embed(c.float()))
+            y = normalize_2nd_moment(self.embed(c.float()))
             x = torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)

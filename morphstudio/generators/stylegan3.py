@@ -40,6 +40,7 @@ from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
+from morphstudio.generators.layers import FullyConnectedLayer, normalize_2nd_moment
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -345,29 +346,6 @@ def filtered_lrelu(
 # --- modules (names mirror the official ones) -------------------------------------------------------------------
 
 
-class FullyConnectedLayer(nn.Module):
-    """Dense layer with run-time weight scaling (``lr_multiplier / sqrt(in)``) and bias scaling (``lr_multiplier``)."""
-
-    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float | list[float] = 0.0, weight_init: float = 1.0) -> None:
-        super().__init__()
-        self.activation = activation
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) * (weight_init / lr_multiplier))
-        init = torch.as_tensor(np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]).copy())
-        self.bias = nn.Parameter(init / lr_multiplier)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias.to(x.dtype)
-        if self.bias_gain != 1:
-            b = b * self.bias_gain
-        if self.activation == "linear":
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return F.leaky_relu(x.matmul(w.t()) + b, 0.2) * _SQRT2
-
-
 class MappingNetwork(nn.Module):
     """z (and c) -> one w per sample, broadcast to ``num_ws`` (truncation is done by the generic wrapper)."""
 
@@ -384,11 +362,9 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = z.to(torch.float32)
-        x = x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+        x = normalize_2nd_moment(z.to(torch.float32))
         if self.embed is not None and c is not None:
-            y = self.embed(c.to(torch.float32))
-            y = y * (y.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1)
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
