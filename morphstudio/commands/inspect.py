@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"num_ws      {gen.num_ws}")
     print(f"parameters  {n_params:,}")
     for key, value in ckpt.extra.items():
-        print(f"{key:<11} {value}")
+        if value in (None, "", [], {}):
+            continue  # readers record what they know; absent facts are not worth a line
+        shown = "; ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        print(f"{key:<11} {shown}")
     print("\nlayer table (w index -> layer, resolution, channels):")
     print(f"  {'w':>3}  {'layer':<24} {'res':>5} {'ch':>5}")
     for layer in gen.layers():
