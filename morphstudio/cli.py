@@ -27,7 +27,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "project",
     "encoder",
-    "live",
 )
 
 
@@ -38,14 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"morphstudio.commands.{name}")
-        except ModuleNotFoundError as exc:
-            # A command whose module is not written yet is simply not offered.
-            if exc.name == f"morphstudio.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"morphstudio.commands.{name}").register(sub)
     return parser
 
 
