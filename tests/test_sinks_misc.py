@@ -76,3 +76,39 @@ def test_null_sink_renders_without_output() -> None:
     null = NullSink()
     res = render_latents(TinyGen().eval(), tiny_latents(20), 20, 24.0, sinks=[null], progress=False)
     assert null.frames_seen == 20 and res.output is None
+
+
+def test_window_calls_all_happen_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's Qt windows paint only from the thread that made them: the sink is opened on the main thread, fed
+    from sink threads, and reused by later --watch renders, so every window call must go through one thread."""
+    import threading
+
+    import cv2
+
+    threads: list[tuple[str, int]] = []
+
+    def recorder(name: str, result: object = None):
+        def call(*args: object) -> object:
+            threads.append((name, threading.get_ident()))
+            return result
+        return call
+
+    monkeypatch.setenv("DISPLAY", ":0")
+    for name in ("namedWindow", "imshow", "destroyWindow"):
+        monkeypatch.setattr(cv2, name, recorder(name))
+    monkeypatch.setattr(cv2, "waitKey", recorder("waitKey", -1))
+
+    sink = WindowSink(pace=False, persistent=True)
+    info = StreamInfo(width=8, height=8, fps=30.0, frame_count=2, first_frame=0)
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    for _ in range(2):  # two renders, as --watch does, each writing from a fresh thread
+        sink.open(info)
+        writer = threading.Thread(target=sink.write, args=(0, frames))
+        writer.start()
+        writer.join()
+        sink.close()
+    sink.destroy()
+
+    assert {name for name, _ in threads} == {"namedWindow", "imshow", "waitKey", "destroyWindow"}
+    assert len({ident for _, ident in threads}) == 1
+    assert threads[0][1] != threading.get_ident()

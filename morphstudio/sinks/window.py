@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
 import time
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,6 +24,41 @@ def check_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise DisplayError("no display for a preview window: neither DISPLAY nor WAYLAND_DISPLAY is set",
                            hint="render to a file instead (-o out.mp4), or run where a desktop session is available")
+
+
+class _GuiThread:
+    """Runs every OpenCV window call on one thread that lives as long as the window.
+
+    OpenCV's Qt backend paints a window only from the thread that created it: a window made on the main thread
+    and fed from a sink thread stays blank, and one fed from a second thread (the next ``--watch`` render) freezes
+    on its last frame. So all highgui calls are handed to this thread and their results handed back.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
+        self._results: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="morphstudio-window", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._calls.get()) is not None:
+            fn, args = item
+            try:
+                self._results.put((True, fn(*args)))
+            except Exception as exc:  # handed back to the caller, who re-raises it
+                self._results.put((False, exc))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the GUI thread and return its result (or raise its exception here)."""
+        self._calls.put((fn, args))
+        ok, value = self._results.get()
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self._calls.put(None)
+        self._thread.join(timeout=5)
 
 
 class WindowSink(Sink):
@@ -47,6 +85,12 @@ class WindowSink(Sink):
         self._period = 0.0
         self._next = 0.0
         self._open = False
+        self._gui: _GuiThread | None = None
+
+    def _cv(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._gui is None:
+            self._gui = _GuiThread()
+        return self._gui.call(fn, *args)
 
     def open(self, info: StreamInfo) -> None:
         check_display()
@@ -57,7 +101,7 @@ class WindowSink(Sink):
         import cv2
 
         try:
-            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
+            self._cv(cv2.namedWindow, self.title, cv2.WINDOW_AUTOSIZE)
         except cv2.error as exc:
             raise DisplayError(f"cannot open a preview window: {str(exc).strip().splitlines()[-1]}") from None
         self._open = True
@@ -72,7 +116,7 @@ class WindowSink(Sink):
                 img = cv2.resize(img, (max(1, round(w * self.scale)), max(1, round(h * self.scale))),
                                  interpolation=cv2.INTER_NEAREST if self.scale > 1 else cv2.INTER_AREA)
             try:
-                cv2.imshow(self.title, np.ascontiguousarray(img))
+                self._cv(cv2.imshow, self.title, np.ascontiguousarray(img))
             except cv2.error as exc:
                 raise DisplayError(f"cannot show the preview window: {str(exc).strip().splitlines()[-1]}") from None
             wait_ms = 1
@@ -80,7 +124,7 @@ class WindowSink(Sink):
                 # Never "catch up" after a slow batch: that would fast-forward the preview.
                 self._next = max(self._next + self._period, time.perf_counter())
                 wait_ms = max(1, int((self._next - time.perf_counter()) * 1000))
-            key = cv2.waitKey(wait_ms) & 0xFF
+            key = self._cv(cv2.waitKey, wait_ms) & 0xFF
             if key in (ord("q"), 27):
                 raise PreviewClosed()
 
@@ -88,7 +132,7 @@ class WindowSink(Sink):
         if self._open and self.hold:
             import cv2
 
-            cv2.waitKey(0)
+            self._cv(cv2.waitKey, 0)
         if not self.persistent:
             self.destroy()
 
@@ -103,7 +147,7 @@ class WindowSink(Sink):
             return
         import cv2
 
-        if cv2.waitKey(max(1, int(seconds * 1000))) & 0xFF in (ord("q"), 27):
+        if self._cv(cv2.waitKey, max(1, int(seconds * 1000))) & 0xFF in (ord("q"), 27):
             raise PreviewClosed()
 
     def destroy(self) -> None:
@@ -113,10 +157,13 @@ class WindowSink(Sink):
 
             self._open = False
             try:
-                cv2.destroyWindow(self.title)
-                cv2.waitKey(1)
+                self._cv(cv2.destroyWindow, self.title)
+                self._cv(cv2.waitKey, 1)
             except cv2.error:
                 pass
+        if self._gui is not None:
+            self._gui.stop()
+            self._gui = None
 
     def describe(self) -> str:
         return "the preview window"
