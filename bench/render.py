@@ -75,11 +75,10 @@ def precompute(gen, latents_fn, n, fps, out, frames, batch, precision, noise) ->
 
 
 def encoder_only(frames_u8: np.ndarray, rng: range, out: OutputSettings, fps: float, jobs: int,
-                 tmp: Path) -> float:
-    """The renderer's segment encoders (same plan, same number at once), fed from memory."""
+                 threads: int | None, tmp: Path) -> float:
+    """The renderer's segment encoders (same plan, same number at once, same threads each), fed from memory."""
     h, w = frames_u8.shape[1:3]
     segs = plan_segments(rng, segment_length(out.segment_seconds, fps))
-    threads = max(1, (os.cpu_count() or 2) // jobs) if jobs > 1 else None
     t = time.perf_counter()
     waiting = list(segs)
     active: list[tuple[SinkWorker, int, int, list[int]]] = []
@@ -191,7 +190,7 @@ def main() -> int:
         for _ in range(args.repeat):
             g = max([g] + [generator_only(gen, latents_fn, n, fps, out, rng, plan.batch, args.precision, noise, t)
                            for t in thread_options])
-            e = max(e, encoder_only(frames_u8, rng, out_file, fps, plan.jobs, tmp))
+            e = max(e, encoder_only(frames_u8, rng, out_file, fps, plan.jobs, plan.encoder_threads, tmp))
             x = max(x, end_to_end(gen, latents_fn, n, fps, out_file, rng, plan.batch, args.precision, noise,
                                   plan.jobs))
         del frames_u8

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     common = parse_common(args)
     if args.watch:
-        return watch_preview(args, common, size=common["size"], low=args.low)
+        return watch_preview(args, common, low=args.low)
     from morphstudio.sinks.window import WindowSink, check_display
 
     check_display()
@@ -51,14 +51,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preview_size(scene: Any, size: tuple[int, int] | None, low: bool) -> tuple[int, int]:
+def _preview_size(scene: Any, settings: Any, size: tuple[int, int] | None, low: bool) -> tuple[int, int]:
     from morphstudio.rendering.batcher import output_size
-    from morphstudio.rendering.renderer import OutputSettings
 
     if size is not None:
         w, h = size
     else:
-        w, h = output_size(OutputSettings.from_spec(scene.output).size, scene.generator().resolution)
+        w, h = output_size(settings.size, scene.generator().resolution)
     if low:
         w, h = max(2, w // 2), max(2, h // 2)
     return w, h
@@ -66,33 +65,31 @@ def _preview_size(scene: Any, size: tuple[int, int] | None, low: bool) -> tuple[
 
 def _render_once(scene: Any, args: argparse.Namespace, common: dict[str, Any], window: Any, *, low: bool = False,
                  should_stop: Callable[[], bool] | None = None) -> Any:
-    from morphstudio.rendering.renderer import preview_scale, render_scene
+    from morphstudio.rendering.renderer import OutputSettings, preview_scale, render_scene
 
-    w, h = _preview_size(scene, common["size"], low)
-    out = _no_file(scene, (w, h))
+    settings = OutputSettings.from_spec(scene.output)
+    w, h = _preview_size(scene, settings, common["size"], low)
+    out = _no_file(settings, (w, h))
     window.scale = preview_scale(out, scene.generator().resolution)
     return render_scene(scene, output=out,
                         frames=args.frames, batch=common["batch"], precision=common["precision"], sinks=[window],
                         progress=not args.quiet, should_stop=should_stop)
 
 
-def _no_file(scene: Any, size: tuple[int, int]) -> Any:
+def _no_file(settings: Any, size: tuple[int, int]) -> Any:
     from dataclasses import replace
 
-    from morphstudio.rendering.renderer import OutputSettings
-
-    return replace(OutputSettings.from_spec(scene.output), path=None, size=size)
+    return replace(settings, path=None, size=size)
 
 
-def watch_preview(args: argparse.Namespace, common: dict[str, Any], *, size: tuple[int, int] | None = None,
-                  low: bool = False, poll: float = 0.5, max_cycles: int | None = None) -> int:
+def watch_preview(args: argparse.Namespace, common: dict[str, Any], *, low: bool = False, poll: float = 0.5,
+                  max_cycles: int | None = None) -> int:
     """Preview the scene; whenever its file changes, reload and restart. Errors in the scene are printed and
     the watch goes on (fix the file and save again); q / Esc in the window ends it.
 
     Args:
         args: Parsed command line (scene, frames, model, device...).
-        common: Values from :func:`parse_common`.
-        size: Preview size override.
+        common: Values from :func:`parse_common` (its ``size`` overrides the preview size).
         low: Half size.
         poll: Seconds between checks of the file's modification time.
         max_cycles: Stop after this many (re)renders (tests); ``None`` = until the window is closed.

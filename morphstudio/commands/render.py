@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.output:
             print("note: --watch previews in a window; the video file is not written", file=sys.stderr)
-        return watch_preview(args, common, size=common["size"])
+        return watch_preview(args, common)
 
     scene = load(args, common["fps"])
     override: dict[str, Any] = {"path": args.output, "size": common["size"], "crf": crf}

@@ -186,8 +186,8 @@ class Batcher:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.precision)
 
-    def images(self, ws: np.ndarray, frames: Sequence[int]) -> torch.Tensor:
-        """Synthesis + resize for one batch: float32 ``[N, 3, H, W]`` in about [-1, 1], on the device."""
+    def _synthesize(self, ws: np.ndarray, frames: Sequence[int]) -> torch.Tensor:
+        """Synthesis alone for one batch: ``[N, 3, h, w]`` at the model's resolution, on the device."""
         src = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32))
         if self.is_cuda:
             src = src.pin_memory().to(self.device, non_blocking=True)
@@ -195,18 +195,20 @@ class Batcher:
             src = src.to(self.device)
         noise_mode, noise = self.noise_fn(frames)
         with torch.inference_mode(), self._autocast():
-            img = self.generator.synthesis(src, noise_mode=noise_mode, noise=noise)
+            return self.generator.synthesis(src, noise_mode=noise_mode, noise=noise)
+
+    def images(self, ws: np.ndarray, frames: Sequence[int]) -> torch.Tensor:
+        """Synthesis + resize for one batch: float32 ``[N, 3, H, W]`` in about [-1, 1], on the device."""
+        img = self._synthesize(ws, frames)
         with torch.inference_mode():
             return resize_images(img.float(), self.width, self.height, self.fit)
 
     def _compute_host(self, ws: np.ndarray, frames: Sequence[int]) -> np.ndarray:
         """The non-CUDA path: uint8 at the model's resolution, then an OpenCV resize (see :func:`resize_uint8`)."""
-        noise_mode, noise = self.noise_fn(frames)
-        src = torch.from_numpy(np.ascontiguousarray(ws, dtype=np.float32)).to(self.device)
-        with torch.inference_mode(), self._autocast():
-            img = self.generator.synthesis(src, noise_mode=noise_mode, noise=noise)
+        img = self._synthesize(ws, frames)
         with torch.inference_mode():
-            u8 = to_uint8(img.float()).cpu().numpy()
+            # to_uint8 returns a permuted view: made contiguous here for OpenCV and the sinks.
+            u8 = to_uint8(img.float()).contiguous().cpu().numpy()
         return resize_uint8(u8, self.width, self.height, self.fit)
 
     def _compute(self, ws: np.ndarray, frames: Sequence[int]) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Frames and seconds: frame times, ``--frames A:B`` ranges and segment boundaries."""
+"""Frames: ``--frames A:B`` ranges and segment boundaries."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ from collections.abc import Sequence
 from morphstudio.errors import RenderError
 
 FrameSelection = str | range | slice | tuple[int | None, int | None] | Sequence[int] | None
-
-
-def frame_time(index: int, fps: float) -> float:
-    """Time in seconds at which frame ``index`` is shown."""
-    return index / fps
 
 
 def parse_frame_range(selection: FrameSelection, frame_count: int) -> range:

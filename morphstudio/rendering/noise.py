@@ -114,10 +114,18 @@ class NoiseSource:
             out: dict[str, torch.Tensor] = {}
             for k, (name, (h, w)) in enumerate(sorted(self.shapes.items())):
                 maps = [_seeded_normal((1, 1, h, w), self.settings.seed, k, int(f), 7) for f in frames]
-                out[name] = torch.cat(maps).to(self.device, self.dtype)
+                out[name] = _to_device(torch.cat(maps).to(self.dtype), self.device)
             return "const", out
-        # animated
+        # animated: cos and sin rounded to the dtype on the CPU, then one copy for both
         phase = torch.tensor([2 * math.pi * (int(f) / self.fps) / self.period for f in frames], dtype=torch.float64)
-        cos = phase.cos().to(self.device, self.dtype).view(n, 1, 1, 1)
-        sin = phase.sin().to(self.device, self.dtype).view(n, 1, 1, 1)
+        cos_sin = _to_device(torch.stack((phase.cos(), phase.sin())).to(self.dtype), self.device)
+        cos, sin = cos_sin[0].view(n, 1, 1, 1), cos_sin[1].view(n, 1, 1, 1)
         return "const", {name: cos * a + sin * b for name, (a, b) in self._ab.items()}
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a CPU tensor to ``device``; on CUDA from pinned memory and ``non_blocking``, so the host does not wait
+    (the copy is queued on the current stream, ahead of the synthesis that reads it)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

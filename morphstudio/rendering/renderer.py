@@ -10,7 +10,6 @@ so a generator faster than one ffmpeg keeps several busy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -144,6 +143,7 @@ class RenderPlan:
         segments: Encoded segments (empty for gif/png/no file).
         jobs: Encoders running at once.
         cpu_threads: Torch CPU threads (CPU rendering only).
+        encoder_threads: ffmpeg threads per segment encoder when several run at once (``None`` = ffmpeg decides).
     """
 
     frames: range
@@ -157,6 +157,7 @@ class RenderPlan:
     segments: list[tuple[int, int]] = field(default_factory=list)
     jobs: int = 1
     cpu_threads: int | None = None
+    encoder_threads: int | None = None
 
     def describe(self) -> list[str]:
         """Human-readable lines."""
@@ -177,7 +178,9 @@ class RenderPlan:
                          + (f", audio {self.output.audio}" if self.output.audio else "") + ")")
         if self.segments:
             lines.append(f"segments:  {len(self.segments)} of up to {segment_length(self.output.segment_seconds, self.fps)}"
-                         f" frames, {self.jobs} encoder(s) at once, joined losslessly")
+                         f" frames, {self.jobs} encoder(s) at once"
+                         + (f" ({self.encoder_threads} thread(s) each)" if self.encoder_threads else "")
+                         + ", joined losslessly")
         return lines
 
 
@@ -264,7 +267,9 @@ def plan_render(
     if device.type == "cpu":
         encoders = n_jobs if segmented else (1 if out.path is not None else 0)
         threads = cpu_threads if cpu_threads is not None else cpu_threads_for(encoders)
-    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads)
+    # Several encoders at once share the cores; a single one is left to ffmpeg's own choice.
+    encoder_threads = max(1, (os.cpu_count() or 2) // n_jobs) if n_jobs > 1 else None
+    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads, encoder_threads)
 
 
 @dataclass
@@ -273,13 +278,16 @@ class _Lane:
 
     start: int
     stop: int
-    worker: SinkWorker | None
+    worker: SinkWorker | None = None
     segment: Segment | None = None
-    next: int = 0
+    next: int = field(init=False, default=0)
     dispatched: int = 0
-    hasher: Any = None
+    digest: str | None = None  # a segment's latents digest (resume manifest), set when its latents are loaded
     ws: np.ndarray | None = None
     ws_start: int = 0
+
+    def __post_init__(self) -> None:
+        self.next = self.start
 
     def remaining(self) -> int:
         return self.stop - self.next
@@ -364,12 +372,10 @@ def render_latents(
     manifest = None
     parts = None
     segments: list[Segment] = []
-    threads_per_encoder = None
     try:
         if plan.segments:
             assert out.path is not None
             output_path = Path(out.path)
-            output_path.parent.mkdir(parents=True, exist_ok=True)
             parts = parts_dir_for(output_path)
             fp = fingerprint or "latents:" + latents_digest(latents_fn(list(range(min(frame_count, 4)))))
             settings = {"width": plan.width, "height": plan.height, "fit": out.fit, "fps": fps, "codec": out.codec,
@@ -382,40 +388,40 @@ def render_latents(
             ext = output_path.suffix.lower()
             for s, e in plan.segments:
                 seg = Segment(s, e, segment_file(parts, s, e, ext))
+                lane = _Lane(s, e, segment=seg)
                 if resume and manifest.finished(s, e) is not None:
-                    ws = latents_fn(list(range(s, e)))
-                    seg.reused = manifest.finished(s, e, _digest_of([ws])) is not None
+                    # The latents fetched for the check feed the render if the segment cannot be reused.
+                    lane.ws = np.asarray(latents_fn(list(range(s, e))), dtype=np.float32)
+                    lane.ws_start = s
+                    lane.digest = latents_digest(lane.ws)
+                    seg.reused = manifest.finished(s, e, lane.digest) is not None
                 segments.append(seg)
                 if not seg.reused:
-                    lanes.append(_Lane(s, e, None, seg, next=s))
+                    lanes.append(lane)
             result.segments = len(segments)
             result.reused_segments = sum(s.reused for s in segments)
-            if plan.jobs > 1:
-                threads_per_encoder = max(1, (os.cpu_count() or 2) // plan.jobs)
-        elif out.path is not None:
-            lanes.append(_Lane(rng.start, rng.stop, None, None, next=rng.start))
         else:
-            lanes.append(_Lane(rng.start, rng.stop, None, None, next=rng.start))
+            lanes.append(_Lane(rng.start, rng.stop))
 
         def open_lane(lane: _Lane) -> None:
             lane_info = replace(info, frame_count=lane.stop - lane.start, first_frame=lane.start)
             if lane.segment is not None:
                 seg = lane.segment
-                lane.hasher = hashlib.sha256()
 
                 def done(seg: Segment = seg, lane: _Lane = lane) -> None:
-                    commit(seg, manifest, lane.hasher.hexdigest()[:32])
+                    assert lane.digest is not None
+                    commit(seg, manifest, lane.digest)
 
-                sink = segment_sink(seg, out.codec, out.crf, threads_per_encoder)
+                sink = segment_sink(seg, out.codec, out.crf, plan.encoder_threads)
                 lane.worker = SinkWorker(sink, lane_info, depth=3, on_closed=done, name=f"seg-{seg.start}")
             elif out.path is not None:
                 sink = ImageFolderSink(out.path) if out.codec == "png" else FfmpegSink(out.path, out.codec, out.crf)
                 lane.worker = SinkWorker(sink, lane_info, depth=4, name="sink-file")
 
         with batcher:
-            result.stopped = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered, progress,
-                                       should_stop, len(rng) - sum(len(s) for s in segments if s.reused))
-        result.batch = plan.batch
+            result.stopped, result.batch = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered,
+                                                     progress, should_stop,
+                                                     len(rng) - sum(len(s) for s in segments if s.reused))
         if extra is not None:
             extra.finish()
             extra.join()
@@ -425,17 +431,14 @@ def render_latents(
             assert out.path is not None and parts is not None
             join_segments(segments, Path(out.path), out.audio, parts)
             remove_parts(parts)
-    except _Stopped:
+    except (_Stopped, PreviewClosed) as stop:
         _abort(lanes, extra, parts)
+        closed = isinstance(stop, PreviewClosed)
+        if closed:
+            result.stopped = True
         if out.path is not None:
-            raise RenderError("render stopped before the end; no output was written"
-                              + (" (finished segments are kept: --resume continues)" if plan.segments else "")) \
-                from None
-    except PreviewClosed:
-        _abort(lanes, extra, parts)
-        result.stopped = True
-        if out.path is not None:
-            raise RenderError("the preview window was closed, so the render stopped; no output was written"
+            lead = "the preview window was closed, so the render stopped" if closed else "render stopped before the end"
+            raise RenderError(lead + "; no output was written"
                               + (" (finished segments are kept: --resume continues)" if plan.segments else "")) \
                 from None
     except BaseException:
@@ -463,13 +466,6 @@ def prepare_output_folder(path: Path, codec: str) -> None:
 
 class _Stopped(Exception):
     """``should_stop`` asked for the render to end early."""
-
-
-def _digest_of(chunks: Sequence[np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for c in chunks:
-        h.update(np.ascontiguousarray(c, dtype=np.float32).tobytes())
-    return h.hexdigest()[:32]
 
 
 def _abort(lanes: list[_Lane], extra: SinkWorker | None, parts: Path | None) -> None:
@@ -503,8 +499,12 @@ def _run_loop(
     progress: bool,
     should_stop: Callable[[], bool] | None,
     todo_frames: int,
-) -> bool:
-    """Generate every lane's frames and hand them to the workers. Returns True if stopped early."""
+) -> tuple[bool, int]:
+    """Generate every lane's frames and hand them to the workers.
+
+    Returns:
+        Whether it stopped early, and the batch size in use at the end (smaller after an out-of-memory).
+    """
     from tqdm import tqdm
 
     show = progress and sys.stderr.isatty()
@@ -523,7 +523,7 @@ def _run_loop(
     try:
         while waiting or active or pending_q:
             if should_stop is not None and should_stop():
-                return True
+                return True, batch
             # A lane whose last batch is still in flight no longer counts: the next one starts generating now,
             # so the device does not idle at segment boundaries (the FIFO of pending batches keeps frame order).
             while sum(1 for ln in active if ln.remaining() > 0) < max_active and waiting:
@@ -538,13 +538,12 @@ def _run_loop(
                     end = lane.stop if lane.segment is not None else min(lane.stop, lane.next + LATENT_CHUNK)
                     lane.ws = np.asarray(latents_fn(list(range(lane.next, end))), dtype=np.float32)
                     lane.ws_start = lane.next
-                    if lane.hasher is not None:
-                        lane.hasher.update(np.ascontiguousarray(lane.ws).tobytes())
+                    if lane.segment is not None:
+                        lane.digest = latents_digest(lane.ws)
                 n = min(batch, lane.remaining(), lane.ws_start + len(lane.ws) - lane.next)
                 idx = list(range(lane.next, lane.next + n))
                 ws = lane.ws[lane.next - lane.ws_start : lane.next - lane.ws_start + n]
                 pend, batch = batcher.submit_split(ws, idx, batch)
-                plan.batch = batch
                 pending_q.extend((lane, p) for p in pend)
                 lane.next += n
                 if lane.remaining() == 0:
@@ -571,7 +570,7 @@ def _run_loop(
         for lane in lanes:
             if lane.worker is not None:
                 lane.worker.join()
-        return False
+        return False, batch
     finally:
         bar.close()
         if plan.cpu_threads:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from morphstudio.errors import RenderError
 from morphstudio.rendering.resume import Manifest
-from morphstudio.sinks.ffmpeg import FfmpegSink, partial_name, run_ffmpeg
+from morphstudio.sinks.ffmpeg import FfmpegSink, muxer_for, partial_name, run_ffmpeg
 
 AUDIO_CODEC: dict[str, list[str]] = {
     ".mp4": ["-c:a", "aac", "-b:a", "192k"],
@@ -92,8 +92,6 @@ def join_segments(segments: list[Segment], output: Path, audio: str | None, fold
         args += ["-map", "0:v:0", "-c", "copy"]
     if ext in (".mp4", ".mov"):
         args += ["-movflags", "+faststart"]
-    from morphstudio.sinks.ffmpeg import muxer_for
-
     args += ["-f", muxer_for(output), str(tmp)]
     try:
         run_ffmpeg(args, f"{output}: joining {len(segments)} segment(s)")

@@ -33,7 +33,6 @@ class SinkWorker:
                  on_closed: Callable[[], None] | None = None, name: str = "sink") -> None:
         self.sink = sink
         self.on_closed = on_closed
-        self.frames_queued = 0
         self.error: BaseException | None = None
         self.closed = False
         self._q: queue.Queue = queue.Queue(maxsize=depth)
@@ -81,7 +80,6 @@ class SinkWorker:
     def submit(self, first: int, frames: np.ndarray) -> None:
         """Queue a batch (blocks while the queue is full)."""
         self._put((first, frames))
-        self.frames_queued += len(frames)
 
     def finish(self) -> None:
         """Ask the worker to close the sink after the queued batches (does not wait)."""

@@ -166,7 +166,6 @@ class FfmpegSink(Sink):
         self.rename_on_close = temp_path is None
         self._proc: subprocess.Popen | None = None
         self._stderr: StderrTail | None = None
-        self.frames_written = 0
 
     def open(self, info: StreamInfo) -> None:
         container_check(self.codec, self.path, info.width, info.height)
@@ -184,7 +183,6 @@ class FfmpegSink(Sink):
         except OSError as exc:
             raise EncoderError(f"{self.path}: cannot start ffmpeg ({cmd[0]}): {exc}") from None
         self._stderr = StderrTail(self._proc.stderr)
-        self.frames_written = 0
 
     def write(self, first_index: int, frames: np.ndarray) -> None:
         assert self._proc is not None and self._proc.stdin is not None, "write() before open()"
@@ -194,7 +192,6 @@ class FfmpegSink(Sink):
         except (BrokenPipeError, ValueError, OSError):
             # ffmpeg died (bad arguments, disk full...): its stderr says why.
             self._fail("ffmpeg stopped accepting frames")
-        self.frames_written += len(frames)
 
     def close(self) -> None:
         proc = self._proc

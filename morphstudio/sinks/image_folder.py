@@ -10,6 +10,7 @@ import numpy as np
 
 from morphstudio.errors import RenderError
 from morphstudio.sinks.base import Sink, StreamInfo
+from morphstudio.sinks.ffmpeg import partial_name
 
 
 class ImageFolderSink(Sink):
@@ -23,7 +24,7 @@ class ImageFolderSink(Sink):
     def __init__(self, path: str | Path, compression: int = 3) -> None:
         self.path = Path(path)
         self.compression = compression
-        self.temp = self.path.with_name(f".{self.path.name}.partial")
+        self.temp = partial_name(self.path)
         self.frames_written = 0
 
     def open(self, info: StreamInfo) -> None:
