@@ -29,9 +29,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from morphstudio.errors import CheckpointError
+from morphstudio.faces.cache import file_digest
 from morphstudio.latent import LatentSpace
 from morphstudio.scene.schema import NoiseSpec, OutputSpec, SceneSpec
-from morphstudio.scene.validate import Timing, load_spec, resolve_path
+from morphstudio.scene.validate import Timing, input_files, load_spec, resolve_path
 from morphstudio.scene.yamlmap import Locator, load_yaml, read_scene_text
 from morphstudio.timeline.faces import ProjectImage
 from morphstudio.timeline.timeline import ClosureItem, Timeline
@@ -44,7 +45,7 @@ def _file_identity(path: Path, hash_limit: int = 64 * 2**20) -> dict[str, Any]:
     st = path.stat()
     ident: dict[str, Any] = {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if st.st_size <= hash_limit and path.is_file():
-        ident["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        ident["sha256"] = file_digest(path)
     return ident
 
 
@@ -79,22 +80,42 @@ class Scene:
         self.model = model
         self._model_override = model_override
         self.device = device
-        self.seed = spec.seed
-        self.fps = float(timing.fps)
-        self.frame_count = int(timing.frame_count)
-        self.duration = float(timing.duration)
-        self.is_loop = bool(timing.is_loop)
         out = spec.output.model_copy()
         out.path = str(resolve_path(base_dir, spec.output.path).resolve())
         if out.audio is not None:
             out.audio = str(resolve_path(base_dir, out.audio).resolve())
         self.output: OutputSpec = out
-        self.noise: NoiseSpec = spec.noise
         self._space = latent_space
         self._project_image = project_image
         self._generator: Any = None
         self._timeline: Timeline | None = None
         self._lock = threading.Lock()  # the renderer may ask for latents from worker threads
+
+    # --- timing and settings (read-only views of ``spec`` and ``timing``) -----------------------------------------
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
+    def noise(self) -> NoiseSpec:
+        return self.spec.noise
+
+    @property
+    def fps(self) -> float:
+        return float(self.timing.fps)
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.timing.frame_count)
+
+    @property
+    def duration(self) -> float:
+        return float(self.timing.duration)
+
+    @property
+    def is_loop(self) -> bool:
+        return bool(self.timing.is_loop)
 
     # --- the model ------------------------------------------------------------------------------------------------
 
@@ -150,14 +171,7 @@ class Scene:
     # --- identity and description ---------------------------------------------------------------------------------
 
     def _input_files(self) -> list[Path]:
-        spec, files = self.spec, []
-        for face in spec.faces.values():
-            for value in (face.latent, face.image):
-                if value is not None:
-                    files.append(resolve_path(self.base_dir, value))
-        files += [resolve_path(self.base_dir, a.direction) for a in spec.attributes.values()]
-        files += [resolve_path(self.base_dir, lp.direction) for lp in spec.loops if lp.direction != "random"]
-        return files
+        return [resolve_path(self.base_dir, value) for _, value, _ in input_files(self.spec)]
 
     def fingerprint(self) -> str:
         """sha256 of everything that decides the frames: the spec, the model, input files, overrides."""

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def closure_lines(items: list, is_loop: bool) -> tuple[list[str], bool]:
+def closure_lines(items: list) -> tuple[list[str], bool]:
     """Report lines for :meth:`Scene.closure` items, and whether everything closed."""
     lines = []
     ok = True
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(scene.summary())
         print(f"latents:    [{scene.frame_count}, {space.num_ws}, {space.w_dim}] ({space.family})")
     items = tl.closure()
-    lines, ok = closure_lines(items, scene.is_loop)
+    lines, ok = closure_lines(items)
     if scene.is_loop:
         if not args.quiet:
             print(f"loop closure at frame {scene.frame_count} (= frame 0):")

@@ -440,10 +440,6 @@ class SceneSpec(_Spec):
     """A morphstudio scene: faces, how to travel between them, and what plays on top."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        protected_namespaces=(),
-        validate_default=True,
-        strict=True,
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "morphstudio scene"},
     )
 

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -100,7 +100,7 @@ def _translate(err: dict[str, Any]) -> tuple[Path_, str]:
                   ", unable to interpret input", " after validation"):
         msg = msg.replace(noise, "")
     msg = msg.replace("List should have", "must have").replace("Tuple should have", "must have")
-    msg = msg.split(" or instance of ")[0] if " or instance of " in msg else msg
+    msg = msg.split(" or instance of ")[0]
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         msg = "must be a mapping of keys"
     return loc, f"{msg}, got {_short(err.get('input'))}"
@@ -143,6 +143,21 @@ def _require_file(base_dir: Path, value: str, path: Path_, loc: Locator, what: s
         raise loc.error(path, f"{what} not found: {value!r} (looked for {full})", hint=hint)
     if full.is_dir():
         raise loc.error(path, f"{what} is a folder, not a file: {value!r}")
+
+
+def input_files(spec: SceneSpec) -> Iterator[tuple[Path_, str, str]]:
+    """Every input file the scene names (the model and audio aside), in scene order: ``(field, path as written,
+    what it is)``."""
+    for name, face in spec.faces.items():
+        if face.latent is not None:
+            yield ("faces", name, "latent"), face.latent, "latent file"
+        if face.image is not None:
+            yield ("faces", name, "image"), face.image, "image"
+    for name, attr in spec.attributes.items():
+        yield ("attributes", name, "direction"), attr.direction, "direction file"
+    for i, lp in enumerate(spec.loops):
+        if lp.direction != "random":
+            yield ("loops", i, "direction"), lp.direction, "direction file"
 
 
 def _time_field(key: _Timed) -> str:
@@ -274,15 +289,20 @@ def check_spec(spec: SceneSpec, loc: Locator, base_dir: Path, *, check_model_fil
     Raises:
         SceneError: The first problem found.
     """
+    files: dict[Path_, list[tuple[Path_, str, str]]] = {}  # by owner, e.g. ("faces", "alice")
+    for field, value, what in input_files(spec):
+        files.setdefault(field[:2], []).append((field, value, what))
+
+    def require_files(owner: Path_) -> None:
+        for field, value, what in files.get(owner, []):
+            _require_file(base_dir, value, field, loc, what)
+
     names = list(spec.faces)
     for name, face in spec.faces.items():
         for rel, ref in face.references():
             if ref not in spec.faces:
                 raise loc.error(("faces", name) + rel, f"unknown face {ref!r}{did_you_mean(ref, names)}")
-        if face.latent is not None:
-            _require_file(base_dir, face.latent, ("faces", name, "latent"), loc, "latent file")
-        if face.image is not None:
-            _require_file(base_dir, face.image, ("faces", name, "image"), loc, "image")
+        require_files(("faces", name))
     _face_cycles(spec, loc)
 
     if check_model_file and not spec.model.startswith("builtin:"):
@@ -300,11 +320,10 @@ def check_spec(spec: SceneSpec, loc: Locator, base_dir: Path, *, check_model_fil
     _check_order(spec.timeline, ("timeline",), fps, loc, holds=True)
     _check_order(spec.truncation.keys, ("truncation", "keys"), fps, loc)
     for name, attr in spec.attributes.items():
-        _require_file(base_dir, attr.direction, ("attributes", name, "direction"), loc, "direction file")
+        require_files(("attributes", name))
         _check_order(attr.keys, ("attributes", name, "keys"), fps, loc)
-    for i, lp in enumerate(spec.loops):
-        if lp.direction != "random":
-            _require_file(base_dir, lp.direction, ("loops", i, "direction"), loc, "direction file")
+    for i in range(len(spec.loops)):
+        require_files(("loops", i))
 
     timing = derive_timing(spec, loc)
     for i, lp in enumerate(spec.loops):
@@ -347,6 +366,7 @@ __all__ = [
     "closing_key",
     "derive_timing",
     "did_you_mean",
+    "input_files",
     "load_spec",
     "parse_spec",
     "resolve_path",

@@ -115,7 +115,7 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, Locator]:
         at_end = "<stream end>" in str(exc.problem) or "end of the stream" in str(exc.problem)
         if exc.context_mark is not None and at_end:
             # An unclosed bracket is reported at the end of the file; the line where it opened is more useful.
-            mark = exc.context_mark or mark
+            mark = exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             problem = f"{exc.context}, {exc.problem}"

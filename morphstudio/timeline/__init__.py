@@ -1,7 +1,7 @@
 """Latents over time, from a validated scene (numpy + scipy only: never torch)."""
 
 from morphstudio.timeline.curves import Curve, CurveKey, slerp
-from morphstudio.timeline.faces import FaceResolver, seed_z
+from morphstudio.timeline.faces import FaceResolver
 from morphstudio.timeline.timeline import ClosureItem, Timeline
 
-__all__ = ["ClosureItem", "Curve", "CurveKey", "FaceResolver", "Timeline", "seed_z", "slerp"]
+__all__ = ["ClosureItem", "Curve", "CurveKey", "FaceResolver", "Timeline", "slerp"]

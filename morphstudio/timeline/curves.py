@@ -143,14 +143,14 @@ class Curve:
         self.x = np.asarray(xs)
         self.y = np.stack(ys)  # [M, D]
         n_seg = len(xs) - 1
-        self.seg_kind = seg_kind[:n_seg]
-        self.seg_ease = np.asarray(seg_ease[:n_seg], dtype=np.int64)
+        self.seg_kind = seg_kind
+        self.seg_ease = np.asarray(seg_ease, dtype=np.int64)
         self.seg_code = np.asarray(
             [{"const": _CONST, "linear": _LINEAR, "slerp": _SLERP}.get(k, _HERMITE) for k in self.seg_kind],
             dtype=np.int64,
         )
-        self.m0 = np.zeros((max(n_seg, 0), self.dim))
-        self.m1 = np.zeros((max(n_seg, 0), self.dim))
+        self.m0 = np.zeros((n_seg, self.dim))
+        self.m1 = np.zeros((n_seg, self.dim))
         if n_seg > 0:
             self._fit_tangents()
 
@@ -191,9 +191,6 @@ class Curve:
             x = np.asarray(xs)
             y = np.stack(ys)
             periodic = periodic_all and len(run) == n_seg
-            if periodic:
-                x = x[: len(run) + 1]
-                y = y[: len(run) + 1]
             for kind in {self.seg_kind[s] for s in run} & {"cubic", "pchip", "akima"}:
                 tan = _tangents(kind, x, y, periodic, float(self.period or 0.0))
                 for i, s in enumerate(run):

@@ -17,11 +17,6 @@ ProjectImage = Callable[[Path, dict], np.ndarray]
 """``project_image(path, options) -> [num_ws, w_dim]``: the projector, injected by the API."""
 
 
-def seed_z(seed: int, z_dim: int) -> np.ndarray:
-    """z of a seed, ``[1, z_dim]``, as NVIDIA's scripts draw it (:func:`morphstudio.latent.z_from_seed`)."""
-    return z_from_seed(seed, z_dim)[None]
-
-
 def truncate_w(w: np.ndarray, w_avg: np.ndarray, psi: float | None) -> np.ndarray:
     """``w_avg + psi * (w - w_avg)``; ``psi`` None or 1 leaves ``w`` untouched."""
     if psi is None or psi == 1:
@@ -136,7 +131,7 @@ class FaceResolver:
         sp = self.space
         if face.seed is not None:
             psi = 1.0 if face.psi is None else float(face.psi)
-            return np.asarray(sp.map_z(seed_z(face.seed, sp.z_dim), psi=psi), dtype=np.float64)[0]
+            return np.asarray(sp.map_z(z_from_seed(face.seed, sp.z_dim)[None], psi=psi), dtype=np.float64)[0]
         if face.latent is not None:
             return load_latent(face, sp, self.base_dir, path, self.loc)
         if face.image is not None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from morphstudio.latent import LatentSpace
+from morphstudio.scene.schema import GROUPS
 from morphstudio.scene.yamlmap import Locator, Path_
-
-GROUPS: tuple[str, ...] = ("coarse", "middle", "fine")
 
 
 def group_of_rows(space: LatentSpace) -> list[str]:

@@ -20,12 +20,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from morphstudio.latent import LatentSpace
-from morphstudio.scene.schema import GroupValues, SceneSpec
+from morphstudio.scene.schema import GROUPS, GroupValues, SceneSpec
 from morphstudio.scene.validate import Timing, closing_key, resolve_path
 from morphstudio.scene.yamlmap import Locator, Path_
 from morphstudio.timeline.curves import Curve, CurveKey
 from morphstudio.timeline.faces import FaceResolver, ProjectImage
-from morphstudio.timeline.layers import GROUPS, group_of_rows, group_rows, one_latent_problem, select_rows
+from morphstudio.timeline.layers import group_of_rows, group_rows, one_latent_problem, select_rows
 
 CHUNK = 32  # frames per block: small blocks stay in the CPU cache (5x faster than 512 for 18x512 latents)
 CLOSE_TOL = 1e-4  # max |latent(N) - latent(0)| for a loop to count as closed (float32 latents)
@@ -231,12 +231,11 @@ class Timeline:
         theta = 2 * np.pi * (t / period + lp.phase)
         end = self.timing.duration if lp.end is None else lp.end
         env = _envelope(t, lp.start, end, lp.fade_in, lp.fade_out)
-        scale = lp.amplitude * self.latent_std
+        a = lp.amplitude * self.latent_std * env  # [T]: folded in before the outer products
         if lp.shape == "sine":
-            off = np.sin(theta)[:, None, None] * item["d1"][None]
-        else:
-            off = np.cos(theta)[:, None, None] * item["d1"][None] + np.sin(theta)[:, None, None] * item["d2"][None]
-        return (scale * env)[:, None, None] * off
+            return (a * np.sin(theta))[:, None, None] * item["d1"][None]
+        return ((a * np.cos(theta))[:, None, None] * item["d1"][None]
+                + (a * np.sin(theta))[:, None, None] * item["d2"][None])
 
     # --- attributes -------------------------------------------------------------------------------------------------
 
@@ -252,7 +251,10 @@ class Timeline:
             keys = [CurveKey(k.seconds(self.timing.fps), np.array([k.value]), 0.0, attr.interp, "linear")
                     for k in attr.keys]
             curve = _value_curve(keys, self.period, path + ("keys",), self.loc)
-        return {"name": name, "rows": rows, "d": d[rows], "curve": curve, "spec": attr}
+        d = d[rows]
+        norm = np.linalg.norm(d, axis=-1, keepdims=True)
+        return {"name": name, "rows": rows, "d": d, "curve": curve, "spec": attr,
+                "norm": norm, "unit": d / np.maximum(norm, 1e-12)}  # for mode set
 
     def _strength(self, item: dict[str, Any], t: np.ndarray) -> np.ndarray:
         if item["curve"] is None:
@@ -272,8 +274,6 @@ class Timeline:
                 vals = np.array([psi.coarse, psi.middle, psi.fine])
                 if sp.num_ws == 1 and not np.all(vals == vals[0]):
                     raise self.loc.error(path, one_latent_problem(sp, "per-group truncation"))
-                if sp.num_ws == 1:
-                    return np.full(3, vals[0])
                 return vals
             return np.full(3, float(psi))
 
@@ -295,12 +295,21 @@ class Timeline:
 
     # --- evaluation -------------------------------------------------------------------------------------------------
 
+    def _path(self, t: np.ndarray) -> np.ndarray:
+        """The keyframed path alone: ``[T, num_ws, w_dim]`` float64 (the path curves cover every latent)."""
+        sp = self.space
+        out = np.empty((len(t), sp.num_ws, sp.w_dim))
+        for rows, curve in self.path_curves:
+            out[:, rows] = curve(t).reshape(len(t), len(rows), sp.w_dim)
+        return out
+
     def base(self, t: np.ndarray) -> np.ndarray:
         """The keyframed path plus walks: ``[T, num_ws, w_dim]`` float64."""
         sp = self.space
-        out = np.repeat(self.w_avg[None], len(t), axis=0).repeat(sp.num_ws, axis=1)
-        for rows, curve in self.path_curves:
-            out[:, rows] = curve(t).reshape(len(t), len(rows), sp.w_dim)
+        if self.path_curves:
+            out = self._path(t)
+        else:
+            out = np.broadcast_to(self.w_avg, (len(t), sp.num_ws, sp.w_dim)).copy()
         for walk in self.walks:
             rows = walk["rows"]
             w = walk["curve"](t).reshape(len(t), len(rows), sp.w_dim)
@@ -322,13 +331,14 @@ class Timeline:
             if item["spec"].mode == "add":
                 w[:, rows] += s * d
             else:
-                norm = np.linalg.norm(d, axis=-1, keepdims=True)
-                unit = d / np.maximum(norm, 1e-12)
+                norm, unit = item["norm"][None], item["unit"][None]
                 proj = ((w[:, rows] - self.w_avg[None]) * unit).sum(-1, keepdims=True)
                 w[:, rows] += (s * norm - proj) * unit
         if self.truncation is not None:
             psi = self._psi(t)[:, :, None]
-            w = self.w_avg[None] + psi * (w - self.w_avg[None])
+            w -= self.w_avg[None]
+            w *= psi
+            w += self.w_avg[None]
         return w
 
     def latents(self, frames: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -353,12 +363,8 @@ class Timeline:
             closed = diff <= CLOSE_TOL
             items.append(ClosureItem(name, diff, closed, "" if closed else note))
 
-        sp = self.space
         if self.path_curves:
-            path = np.zeros((2, sp.num_ws, sp.w_dim))
-            for rows, curve in self.path_curves:
-                path[:, rows] = curve(t).reshape(2, len(rows), sp.w_dim)
-            add("timeline", path, "the timeline does not return to its first face (set loop: true)")
+            add("timeline", self._path(t), "the timeline does not return to its first face (set loop: true)")
         for i, walk in enumerate(self.walks):
             note = ("a random walk does not loop (use kind: loop)" if walk["spec"].kind == "random"
                     else f"the scene lasts {self.timing.duration:g} s, not a multiple of the walk period")
