@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import morphstudio
 from morphstudio.faces import losses as L
 from morphstudio.faces.encoder import resolve_encoder
-from morphstudio.faces.project import ProjectConfig, Projector
+from morphstudio.faces.project import ProjectConfig, Projector, to_tensor_images
 from morphstudio.faces.report import quality, save_side_by_side
 from morphstudio.faces.synthetic import compose_photo, generate_faces
 
@@ -54,7 +54,7 @@ def steps_to_target(G, face: np.ndarray, encoder, steps: int, check_every: int) 
     # Each init with its own default exploration noise (0.05 from w_avg, 0.0125 from the encoder), as users run it.
     proj = Projector(G, ProjectConfig(space="w", steps=steps, patience=0), encoder=encoder,
                      warn=lambda m: None)
-    target = torch.from_numpy(face).permute(2, 0, 1)[None].float().to(G.device) / 127.5 - 1
+    target = to_tensor_images(face, G.device)
     hit: list[tuple[int, float]] = []
     best = [math.inf]
     extra = [0.0]  # time spent in our own checks, excluded from the reported seconds

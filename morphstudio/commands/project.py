@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise ProjectionError(f"--steps must be at least 1, got {args.steps}")
     if args.output.suffix.lower() != ".npz":
         raise ProjectionError(f"-o must name an .npz file, got {args.output}")
+    if args.video is not None and args.video.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        raise ProjectionError(f"--video must name an .mp4, .mkv or .mov file (H.264), got {args.video}")
 
     def warn(msg: str) -> None:
         print(f"warning: {msg}", file=sys.stderr)

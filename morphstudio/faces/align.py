@@ -192,7 +192,7 @@ def warp_to_crop(pixels: np.ndarray, transform: np.ndarray, size: int, params: C
     """Warp a photo with ``transform`` (photo -> crop) into a ``size`` square, anti-aliased and border-filled."""
     # Shrink first when the face is much larger than the crop: a bilinear warp alone would alias.
     scale_len = np.sqrt(abs(np.linalg.det(transform[:2, :2])))
-    m = transform.copy()
+    m = transform
     src = pixels
     if scale_len < 0.5:
         shrink = 1.0 / (2 * scale_len)
@@ -317,7 +317,6 @@ def paste_back(photo: np.ndarray, face_img: np.ndarray, transform: np.ndarray, *
     inv = np.linalg.inv(transform)
     back = cv2.warpPerspective(face_img, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if mask is None:
-        mask = np.ones((s, s), np.float32)
         e = max(1, round(s * feather))
         ramp = np.minimum(np.arange(s) + 1, np.arange(s)[::-1] + 1).astype(np.float32) / e
         ramp = np.clip(ramp, 0, 1)

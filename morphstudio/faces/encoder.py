@@ -29,7 +29,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from morphstudio.errors import EncoderModelError
 from morphstudio.faces.cache import model_identity
-from morphstudio.faces.project import _default_c, latent_stats
+from morphstudio.faces.project import latent_stats, to_tensor_images
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class LatentEncoder(nn.Module):
 
     def encode_uint8(self, images: np.ndarray) -> np.ndarray:
         """``[N, H, W, 3]`` uint8 -> ``[N, num_ws, w_dim]`` float32 numpy."""
-        x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = to_tensor_images(images, self.w_avg.device)
         with torch.no_grad():
             return self.eval()(x).cpu().numpy().astype(np.float32)
 
@@ -217,15 +217,15 @@ class TrainConfig:
 
 
 def _family_config(generator: Any) -> dict[str, Any]:
-    return json.loads(json.dumps({"family": generator.family, "init_kwargs": getattr(generator, "init_kwargs", {})},
-                                 default=str))
+    """:attr:`Generator.family_config` as plain JSON values (how the encoder's config stores it)."""
+    return json.loads(json.dumps(generator.family_config, default=str))
 
 
 def _make_pairs(generator: Any, n: int, psi: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` fresh (image [n, 3, H, W], ws [n, num_ws, w_dim]) pairs from random z."""
     with torch.no_grad():
         z = torch.randn(n, generator.z_dim, generator=g).to(generator.device)
-        ws = generator.mapping(z, _default_c(generator, n), psi=psi)
+        ws = generator.mapping(z, generator.default_c(n), psi=psi)
         return generator.synthesis(ws, noise_mode="const").float(), ws.float()
 
 
@@ -327,16 +327,20 @@ def train_encoder(
             if frac >= 1.0:
                 break
         with torch.no_grad():
+            # Images are augmented on the CPU (the augmentation draws from the CPU generator ``g``); only the
+            # augmented batch, the latents and (for the image loss) the clean images go to the device.
             if pool is None:
                 target_img, ws = _make_pairs(generator, cfg.batch_size, cfg.psi, g)
+                img_cpu = target_img.cpu()
             else:
                 if cfg.fresh_per_step > 0:
                     new_img, new_ws = _make_pairs(generator, cfg.fresh_per_step, cfg.psi, g)
                     slots = torch.randint(0, pool[0].shape[0], (cfg.fresh_per_step,), generator=g)
                     pool[0][slots], pool[1][slots] = new_img.cpu(), new_ws.cpu()
                 pick = torch.randint(0, pool[0].shape[0], (cfg.batch_size,), generator=g)
-                target_img, ws = pool[0][pick].to(device), pool[1][pick].to(device)
-            x = _augment(target_img.float().cpu(), cfg, g).to(device)
+                img_cpu, ws = pool[0][pick], pool[1][pick].to(device)
+                target_img = img_cpu.to(device) if cfg.image_loss > 0 else None
+            x = _augment(img_cpu, cfg, g).to(device)
         pred = enc(x)
         target_ws = ws if space == "w+" else ws[:, :1].expand_as(ws)
         loss = ((pred - target_ws) / enc.w_std).pow(2).mean()

@@ -17,10 +17,11 @@ All functions take images ``[N, 3, H, W]`` in [-1, 1] and return per-image losse
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +34,52 @@ log = logging.getLogger(__name__)
 VGG16_FILENAME = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights, as its cache names them
 
 
-class PerceptualLoss(Protocol):
-    name: str
+class _TargetCache:
+    """What a loss derives from its constant target (and loss weights), reused while the same tensors come back.
 
-    def __call__(self, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor: ...
+    The projector passes the same target and weight tensors at every step; recomputing their features each time
+    is wasted work. Keyed on tensor identity and version counter (an in-place edit invalidates it); a target that
+    requires grad is never cached.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._value: Any = None
+
+    def get(self, b: torch.Tensor, weight: torch.Tensor | None, make: Callable[[], Any]) -> Any:
+        if b.requires_grad or (weight is not None and weight.requires_grad):
+            return make()
+        k = self._key
+        wv = None if weight is None else weight._version
+        if k is None or k[0] is not b or k[1] != b._version or k[2] is not weight or k[3] != wv:
+            with torch.no_grad():
+                self._value = make()
+            self._key = (b, b._version, weight, wv)
+        return self._value
+
+
+def _unit(f: torch.Tensor) -> torch.Tensor:
+    return f / (f.norm(dim=1, keepdim=True) + 1e-10)
+
+
+def _resized_weight(weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+    if weight is None or weight.shape[-2:] == like.shape[-2:]:
+        return weight
+    return F.interpolate(weight, size=like.shape[-2:], mode="area")
+
+
+def _target_features(feats: list[torch.Tensor], weight: torch.Tensor | None) -> list[tuple[torch.Tensor, Any]]:
+    """Per stage: the target's unit-normalised features and the loss weight resized to them."""
+    return [(_unit(f), _resized_weight(weight, f)) for f in feats]
+
+
+def _feature_distance(feats_a: list[torch.Tensor], target: list[tuple[torch.Tensor, Any]]) -> torch.Tensor:
+    """LPIPS-style distance: per stage, squared differences of unit-normalised features, weighted-averaged over
+    space; summed over stages. ``target`` comes from :func:`_target_features`."""
+    total = torch.zeros(feats_a[0].shape[0], device=feats_a[0].device)
+    for fa, (fb, w) in zip(feats_a, target):
+        total = total + _weighted_mean((_unit(fa) - fb).pow(2).sum(1, keepdim=True), w)
+    return total
 
 
 # --- VGG16 ---------------------------------------------------------------------------------------------------
@@ -86,6 +129,7 @@ class VGG16Features(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         self.path = path
+        self._target = _TargetCache()
 
     def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = ((x + 1) / 2 - self.mean) / self.std
@@ -102,13 +146,8 @@ class VGG16Features(nn.Module):
         return out
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        total = torch.zeros(a.shape[0], device=a.device)
-        for fa, fb in zip(self._stages(a), self._stages(b)):
-            fa = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
-            fb = fb / (fb.norm(dim=1, keepdim=True) + 1e-10)
-            d = (fa - fb).pow(2).sum(1, keepdim=True)
-            total = total + _weighted_mean(d, weight)
-        return total
+        target = self._target.get(b, weight, lambda: _target_features(self._stages(b), weight))
+        return _feature_distance(self._stages(a), target)
 
 
 # --- discriminator features ----------------------------------------------------------------------------------
@@ -122,14 +161,11 @@ class DiscriminatorFeatures(nn.Module):
     def __init__(self, discriminator: Any) -> None:
         super().__init__()
         self.d = discriminator
+        self._target = _TargetCache()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        total = torch.zeros(a.shape[0], device=a.device)
-        for fa, fb in zip(self.d.features(a), self.d.features(b)):
-            fa = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
-            fb = fb / (fb.norm(dim=1, keepdim=True) + 1e-10)
-            total = total + _weighted_mean((fa - fb).pow(2).sum(1, keepdim=True), weight)
-        return total
+        target = self._target.get(b, weight, lambda: _target_features(list(self.d.features(b)), weight))
+        return _feature_distance(list(self.d.features(a)), target)
 
 
 def discriminator_of(generator: Any) -> Any | None:
@@ -148,15 +184,40 @@ def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Ten
     return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
 
 
-def _ssim_parts(a: torch.Tensor, b: torch.Tensor, win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pixel luminance*contrast*structure (``ssim``) and contrast*structure (``cs``) maps, data range 2."""
-    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+_WINDOWS: dict[tuple[int, float, torch.device], torch.Tensor] = {}
+
+
+def _window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    """:func:`_gaussian_window`, built once per (size, sigma, device)."""
+    key = (size, sigma, torch.device(device))
+    win = _WINDOWS.get(key)
+    if win is None:
+        win = _WINDOWS[key] = _gaussian_window(size, sigma, device)
+    return win
+
+
+def _conv(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
     pad = win.shape[-1] // 2
-    conv = lambda x: F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), win, groups=3)
-    mu_a, mu_b = conv(a), conv(b)
-    saa = conv(a * a) - mu_a**2
-    sbb = conv(b * b) - mu_b**2
-    sab = conv(a * b) - mu_a * mu_b
+    return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), win, groups=3)
+
+
+def _ssim_stats(b: torch.Tensor, win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What SSIM needs of one image alone: ``(b, local mean, local variance)``."""
+    mu_b = _conv(b, win)
+    return b, mu_b, _conv(b * b, win) - mu_b**2
+
+
+def _ssim_parts(a: torch.Tensor, b: torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel luminance*contrast*structure (``ssim``) and contrast*structure (``cs``) maps, data range 2.
+
+    ``b`` may be given as its :func:`_ssim_stats` (a constant target's, computed once).
+    """
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    b, mu_b, sbb = b if isinstance(b, tuple) else _ssim_stats(b, win)
+    mu_a = _conv(a, win)
+    saa = _conv(a * a, win) - mu_a**2
+    sab = _conv(a * b, win) - mu_a * mu_b
     cs = (2 * sab + c2) / (saa + sbb + c2)
     ssim = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1) * cs
     return ssim, cs
@@ -164,7 +225,7 @@ def _ssim_parts(a: torch.Tensor, b: torch.Tensor, win: torch.Tensor) -> tuple[to
 
 def ssim(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Single-scale SSIM per image (11 px Gaussian window, sigma 1.5; images in [-1, 1])."""
-    win = _gaussian_window(11, 1.5, a.device)
+    win = _window(11, 1.5, a.device)
     s, _ = _ssim_parts(a.float(), b.float(), win)
     return _weighted_mean(s.mean(1, keepdim=True), weight)
 
@@ -175,22 +236,52 @@ class MSSSIMLoss(nn.Module):
     name = "ms-ssim"
     _WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        win = _gaussian_window(7, 1.0, a.device)  # a smaller window than SSIM's 11 so 64 px images get 3 scales
-        scales = max(1, min(5, int(torch.log2(torch.tensor(min(a.shape[-2:]) / 8.0)).item()) + 1))
-        weights = torch.tensor(self._WEIGHTS[:scales], device=a.device)
-        weights = weights / weights.sum()
-        a, b = a.float(), b.float()
+    def __init__(self) -> None:
+        super().__init__()
+        self._weights: dict[tuple[torch.device, int], torch.Tensor] = {}
+        self._target = _TargetCache()
+
+    @staticmethod
+    def scales_for(size: int) -> int:
+        """Scales used for images whose shorter side is ``size`` (each halves it; the last is at least 8 px)."""
+        return max(1, min(5, int(math.log2(size / 8.0)) + 1))
+
+    def _scale_weights(self, scales: int, device: torch.device) -> torch.Tensor:
+        key = (device, scales)
+        w = self._weights.get(key)
+        if w is None:
+            w = torch.tensor(self._WEIGHTS[:scales], device=device)
+            w = self._weights[key] = w / w.sum()
+        return w
+
+    @staticmethod
+    def _pyramid(b: torch.Tensor, weight: torch.Tensor | None, scales: int, win: torch.Tensor) -> list[tuple]:
+        """Per scale: the target's SSIM statistics and the loss weight at that scale."""
+        out = []
         w = weight
-        vals = []
         for i in range(scales):
-            s, cs = _ssim_parts(a, b, win)
+            out.append((_ssim_stats(b, win), w))
+            if i < scales - 1:
+                b = F.avg_pool2d(b, 2)
+                w = F.avg_pool2d(w, 2) if w is not None else None
+        return out
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        win = _window(7, 1.0, a.device)  # a smaller window than SSIM's 11 so 64 px images get 3 scales
+        scales = self.scales_for(min(a.shape[-2:]))
+        weights = self._scale_weights(scales, a.device)
+        pyramid = self._target.get(b, weight, lambda: self._pyramid(b.float(), weight, scales, win))
+        if len(pyramid) != scales:  # same tensors, other size: cannot happen, but never trust a stale cache
+            pyramid = self._pyramid(b.float(), weight, scales, win)
+        a = a.float()
+        vals = []
+        for i, (stats, w) in enumerate(pyramid):
+            s, cs = _ssim_parts(a, stats, win)
             m = (s if i == scales - 1 else cs).mean(1, keepdim=True)
             # relu: negative structure correlations would make the fractional power undefined.
             vals.append(_weighted_mean(m, w).clamp_min(1e-6))
             if i < scales - 1:
-                a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-                w = F.avg_pool2d(w, 2) if w is not None else None
+                a = F.avg_pool2d(a, 2)
         stacked = torch.stack(vals, dim=1)  # [N, scales]
         return 1 - torch.prod(stacked ** weights, dim=1)
 

@@ -85,14 +85,13 @@ def unique_names(paths: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def project_prepared(images: Sequence[PreparedImage], projector: Projector,
-                     callback: Callable[[int, float, Any], None] | None = None) -> ProjectionResult:
+def project_prepared(images: Sequence[PreparedImage], projector: Projector) -> ProjectionResult:
     """Project several prepared images as one batch (face masks used where every image has one)."""
     targets = np.stack([im.target for im in images])
     masks = None
     if all(im.mask is not None for im in images):
         masks = np.stack([im.mask for im in images])
-    return projector.project(targets, masks, callback=callback)
+    return projector.project(targets, masks)
 
 
 def make_projector(generator: Any, *, space: str = "w+", steps: int | None = None, encoder: Any = "auto",

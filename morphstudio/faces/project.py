@@ -28,6 +28,7 @@ import torch
 
 from morphstudio.errors import ProjectionError
 from morphstudio.faces import losses as L
+from morphstudio.generators.base import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         z = torch.randn(samples, generator.z_dim, generator=g).to(generator.device)
-        c = _default_c(generator, samples)
+        c = generator.default_c(samples)
         ws = generator.mapping(z, c)[:, 0].float()
     w_avg = generator.w_avg.detach().float()
     d = ws - w_avg
@@ -141,20 +142,20 @@ def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[
     return w_avg.cpu(), w_std.cpu(), float(d.norm(dim=1).mean())
 
 
-def _default_c(generator: Any, n: int) -> torch.Tensor | None:
-    if getattr(generator, "c_dim", 0) <= 0:
-        return None
-    c = torch.zeros(n, generator.c_dim, device=generator.device)
-    c[:, 0] = 1
-    return c
-
-
 def to_tensor_images(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``[N, H, W, 3]`` uint8 -> ``[N, 3, H, W]`` float in [-1, 1]."""
+    """``[N, H, W, 3]`` (or ``[H, W, 3]``) uint8 -> ``[N, 3, H, W]`` float in [-1, 1] on ``device``."""
     arr = np.asarray(images)
     if arr.ndim == 3:
         arr = arr[None]
     return torch.from_numpy(np.array(arr, dtype=np.uint8)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _randn_on(shape: torch.Size, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """CPU-seeded normal noise on ``device`` (the same numbers on every device); to CUDA by an async copy from
+    pinned memory, so the optimisation loop does not wait on it."""
+    if device.type == "cuda":
+        return torch.randn(shape, generator=gen, pin_memory=True).to(device, non_blocking=True)
+    return torch.randn(shape, generator=gen).to(device)
 
 
 class Projector:
@@ -292,7 +293,7 @@ class Projector:
 
             ws = w_opt
             if noise_strength > 0:
-                ws = ws + torch.randn(w_opt.shape, generator=gen).to(self.device) * self.w_std * noise_strength
+                ws = ws + _randn_on(w_opt.shape, gen, self.device) * self.w_std * noise_strength
             if ws.shape[1] != G.num_ws:
                 ws = ws.expand(n, G.num_ws, G.w_dim)
             img = G.synthesis(ws, noise=noise_bufs or None)
@@ -311,7 +312,7 @@ class Projector:
                     cur = per_image.detach()
                     better = cur < best
                     best = torch.where(better, cur, best)
-                    best_ws[better] = w_opt.detach()[better]
+                    best_ws = torch.where(better[:, None, None], w_opt.detach(), best_ws)
             opt.zero_grad(set_to_none=True)
             total.sum().backward()
             opt.step()
@@ -326,7 +327,7 @@ class Projector:
             if callback is not None:
                 callback(step, mean_loss, w_opt.detach())
             if cfg.snapshot_every and (step % cfg.snapshot_every == 0 or step == steps - 1):
-                snapshots.append((step, _uint8(img.detach())))
+                snapshots.append((step, to_uint8(img.detach()).cpu().numpy()))
             # Early stop on plateau, once exploration noise is gone.
             if cfg.patience > 0 and noise_strength == 0:
                 if mean_loss < best_total * (1 - cfg.min_delta):
@@ -339,8 +340,7 @@ class Projector:
         seconds = time.perf_counter() - t0
         # Images with no improvement recorded (e.g. too few steps for the noise to die) keep their last latent.
         never = ~torch.isfinite(best)
-        if never.any():
-            best_ws[never] = w_opt.detach()[never]
+        best_ws = torch.where(never[:, None, None], w_opt.detach(), best_ws)
         with torch.no_grad():
             ws_final = best_ws if best_ws.shape[1] == G.num_ws else best_ws.expand(n, G.num_ws, G.w_dim)
             img = G.synthesis(ws_final, noise=noise_bufs or None)
@@ -356,12 +356,8 @@ class Projector:
                           "(random faces lie at 1.0); morphs to and from it may break — try --space w or more "
                           "w_avg weight")
         return ProjectionResult(
-            ws=ws_np, images=_uint8(img), noise={k: v.detach().cpu().numpy() for k, v in noise_bufs.items()},
+            ws=ws_np, images=to_uint8(img).cpu().numpy(), noise={k: v.detach().cpu().numpy() for k, v in noise_bufs.items()},
             losses=history, best_loss=final.cpu().numpy(), steps=step + 1, seconds=seconds, stopped_early=stopped,
             init=init, perceptual=self.perceptual_name, distance=dist.cpu().numpy(), snapshots=snapshots,
             settings=cfg.settings(),
         )
-
-
-def _uint8(img: torch.Tensor) -> np.ndarray:
-    return (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()

@@ -54,22 +54,22 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM between two ``[H, W, 3]`` uint8 images."""
     from morphstudio.faces.losses import ssim
+    from morphstudio.faces.project import to_tensor_images
 
-    ta = torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
-    tb = torch.from_numpy(np.array(b, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    cpu = torch.device("cpu")
     with torch.no_grad():
-        return float(ssim(ta, tb)[0])
+        return float(ssim(to_tensor_images(a, cpu), to_tensor_images(b, cpu))[0])
 
 
 def lpips_uint8(a: np.ndarray, b: np.ndarray, vgg: Any) -> float | None:
     """LPIPS-like distance when a :class:`morphstudio.faces.losses.VGG16Features` is given, else ``None``."""
     if vgg is None:
         return None
-    ta = torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
-    tb = torch.from_numpy(np.array(b, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    from morphstudio.faces.project import to_tensor_images
+
     dev = next(vgg.buffers()).device
     with torch.no_grad():
-        return float(vgg(ta.to(dev), tb.to(dev))[0])
+        return float(vgg(to_tensor_images(a, dev), to_tensor_images(b, dev))[0])
 
 
 def quality(name: str, target: np.ndarray, result: np.ndarray, *, seconds: float, steps: int, init: str,
@@ -114,24 +114,24 @@ def save_side_by_side(path: str | Path, target: np.ndarray, result: np.ndarray,
 
 def write_progress_video(path: str | Path, target: np.ndarray, snapshots: list[tuple[int, np.ndarray]], *,
                          fps: float = 15.0, min_size: int = 256) -> Path:
-    """A video of the projection converging: ``target | current`` per snapshot (imageio-ffmpeg's writer).
+    """A video of the projection converging: ``target | current`` per snapshot (H.264 through
+    :class:`morphstudio.sinks.ffmpeg.FfmpegSink`: written under a temporary name, renamed when complete).
 
     Args:
-        path: ``.mp4`` (H.264) or ``.gif``-free: any extension ffmpeg knows.
+        path: ``.mp4``, ``.mkv`` or ``.mov``.
         target: ``[H, W, 3]`` uint8.
         snapshots: ``[(step, [H, W, 3] uint8)]`` for one image.
         fps: Frames per second.
         min_size: Panels are upscaled to at least this side (H.264 wants even sizes; 16-multiples are kinder).
 
     Raises:
-        RenderError: ffmpeg failed.
+        RenderError: A file type H.264 cannot go into; :class:`morphstudio.errors.EncoderError` (a RenderError)
+            when ffmpeg fails.
     """
-    import imageio_ffmpeg
-
-    from morphstudio.errors import RenderError
+    from morphstudio.sinks.base import StreamInfo
+    from morphstudio.sinks.ffmpeg import FfmpegSink
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     s = target.shape[0]
     scale = max(1, -(-min_size // s))
     size = s * scale
@@ -143,13 +143,13 @@ def write_progress_video(path: str | Path, target: np.ndarray, snapshots: list[t
         canvas = Image.fromarray(big)
         ImageDraw.Draw(canvas).text((size + 6, 4), f"step {step}", fill=(255, 255, 0))
         frames.append(np.asarray(canvas))
-    writer = imageio_ffmpeg.write_frames(str(p), (2 * size, size), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=1, quality=None, output_params=["-crf", "18"])
+    sink = FfmpegSink(p, "h264")  # libx264, yuv420p, crf 18
+    sink.open(StreamInfo(width=2 * size, height=size, fps=fps, frame_count=len(frames)))
     try:
-        writer.send(None)
-        for f in frames:
-            writer.send(np.ascontiguousarray(f))
-        writer.close()
-    except (OSError, RuntimeError) as exc:
-        raise RenderError(f"{p}: could not write the progress video ({exc})") from None
+        for i, f in enumerate(frames):
+            sink.write(i, f[None])
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
     return p

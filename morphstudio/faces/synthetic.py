@@ -7,44 +7,23 @@ with a known latent and a known rotation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-
-@dataclass
-class SyntheticPhoto:
-    """A composed photo and what went into it.
-
-    Attributes:
-        pixels: ``[H, W, 3]`` uint8 photo.
-        face: ``[S, S, 3]`` uint8 the generated face (model resolution).
-        ws: ``[num_ws, w_dim]`` its latent.
-        angle: Rotation applied, degrees counter-clockwise.
-        centre: ``(x, y)`` where the face centre was placed.
-        scale: Upscaling factor of the face.
-    """
-
-    pixels: np.ndarray
-    face: np.ndarray
-    ws: np.ndarray
-    angle: float
-    centre: tuple[float, float]
-    scale: float
+from morphstudio.generators.base import to_uint8
+from morphstudio.latent import z_from_seed
 
 
 def generate_faces(generator: Any, seeds: list[int], psi: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """``([N, S, S, 3] uint8 faces, [N, num_ws, w_dim] latents)`` for the given seeds (truncated by ``psi``)."""
-    zs = torch.stack([torch.from_numpy(np.random.RandomState(s).randn(generator.z_dim)).float() for s in seeds])
+    zs = torch.stack([torch.from_numpy(z_from_seed(s, generator.z_dim)).float() for s in seeds])
     with torch.no_grad():
-        ws = generator.mapping(zs.to(generator.device), None if generator.c_dim == 0 else
-                               torch.eye(generator.c_dim, device=generator.device)[[0] * len(seeds)], psi=psi)
+        ws = generator.mapping(zs.to(generator.device), generator.default_c(len(seeds)), psi=psi)
         img = generator.synthesis(ws, noise_mode="const")
-    faces = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
-    return faces, ws.float().cpu().numpy()
+    return to_uint8(img).cpu().numpy(), ws.float().cpu().numpy()
 
 
 def compose_photo(face: np.ndarray, *, angle: float = 0.0, scale: float = 4.0, size: tuple[int, int] = (640, 480),
@@ -77,10 +56,3 @@ def compose_photo(face: np.ndarray, *, angle: float = 0.0, scale: float = 4.0, s
     photo = (photo * (1 - alpha) + warped * alpha).round().clip(0, 255).astype(np.uint8)
     return photo, (cx, cy)
 
-
-def synthetic_photo(generator: Any, seed: int = 0, *, angle: float = 0.0, scale: float = 4.0,
-                    size: tuple[int, int] = (640, 480), psi: float = 0.8) -> SyntheticPhoto:
-    """One photo-like image of a generated face (see the module docstring)."""
-    faces, ws = generate_faces(generator, [seed], psi=psi)
-    pixels, centre = compose_photo(faces[0], angle=angle, scale=scale, size=size, seed=seed)
-    return SyntheticPhoto(pixels, faces[0], ws[0], angle, centre, scale)

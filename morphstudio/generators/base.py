@@ -94,6 +94,15 @@ class Generator(nn.Module, ABC):
     def device(self) -> torch.device:
         return self.w_avg.device
 
+    def default_c(self, n: int) -> torch.Tensor | None:
+        """Class labels for ``n`` samples when a caller gives none: class 0 one-hot ``[n, c_dim]`` on the model's
+        device for conditional models, ``None`` for unconditional ones."""
+        if self.c_dim <= 0:
+            return None
+        c = torch.zeros(n, self.c_dim, device=self.device)
+        c[:, 0] = 1
+        return c
+
     @property
     def family_config(self) -> dict[str, Any]:
         """``{"family", "init_kwargs"}``: enough to rebuild this generator from its state dict."""
@@ -182,10 +191,7 @@ class Generator(nn.Module, ABC):
         def map_z(z: np.ndarray, psi: float = 1.0, cutoff: int | None = None) -> np.ndarray:
             with torch.no_grad():
                 zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=self.device)
-                c = None
-                if self.c_dim > 0:
-                    c = torch.zeros(zt.shape[0], self.c_dim, device=self.device)
-                    c[:, 0] = 1  # class 0 unless a scene says otherwise
+                c = self.default_c(zt.shape[0])  # class 0 unless a scene says otherwise
                 return self.mapping(zt, c, psi=psi, cutoff=cutoff).float().cpu().numpy()
 
         return LatentSpace(

@@ -40,14 +40,10 @@ def contact_sheet(
     columns = columns or math.ceil(math.sqrt(len(seeds)))
     rows = math.ceil(len(seeds) / columns)
     sheet = np.zeros((rows * tile, columns * tile, 3), np.uint8)
-    c = None
     for start in range(0, len(seeds), batch):
         chunk = list(seeds[start : start + batch])
         z = torch.from_numpy(np.stack([z_from_seed(s, generator.z_dim) for s in chunk])).float().to(generator.device)
-        if generator.c_dim > 0:
-            c = torch.zeros(len(chunk), generator.c_dim, device=generator.device)
-            c[:, 0] = 1
-        img = generator.synthesis(generator.mapping(z, c, psi=psi))
+        img = generator.synthesis(generator.mapping(z, generator.default_c(len(chunk)), psi=psi))
         if img.shape[-1] != tile:
             img = F.interpolate(img, size=(tile, tile), mode="bicubic", align_corners=False, antialias=tile < img.shape[-1])
         faces = to_uint8(img).cpu().numpy()
