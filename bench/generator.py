@@ -64,7 +64,7 @@ def cases(device: torch.device) -> list[Case]:
 @torch.no_grad()
 def images_per_second(G: Generator, batch: int, min_seconds: float, device: torch.device) -> float:
     z = torch.randn(batch, G.z_dim, device=device)
-    ws = G.mapping(z, None if G.c_dim == 0 else torch.eye(G.c_dim, device=device)[[0] * batch], psi=0.7)
+    ws = G.mapping(z, G.default_c(batch), psi=0.7)
 
     def step() -> None:
         to_uint8(G.synthesis(ws)).cpu()  # .cpu() synchronises, as the renderer's copy to host does

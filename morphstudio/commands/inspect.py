@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from morphstudio.devices import resolve_device
-    from morphstudio.generators.loading import build_generator, load_checkpoint
+    from morphstudio.generators.loading import load_checkpoint, load_generator
     from morphstudio.generators.sheet import contact_sheet
 
     seeds = parse_seeds(args.seeds) if args.grid else []
-    device = resolve_device(args.device)
+    device = resolve_device(args.device)  # a bad --device fails before the checkpoint is read
     ckpt = load_checkpoint(args.model)
-    gen = build_generator(ckpt).to(device).eval().requires_grad_(False)
+    gen = load_generator(ckpt, device=device)
 
     n_params = sum(p.numel() for p in gen.parameters())
     print(f"model       {ckpt.path}")
@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         sheet = contact_sheet(gen, seeds, psi=args.psi)
         out: Path = args.grid
-        if out.parent and not out.parent.exists():
+        if not out.parent.exists():
             raise RenderError(f"--grid: folder {str(out.parent)!r} does not exist")
         # Write beside the target and rename, so a failed save never leaves a half-written PNG.
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent or ".")
+        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
         os.close(fd)
         try:
             Image.fromarray(sheet).save(tmp, format="PNG")

@@ -211,7 +211,33 @@ class StyleGANBase(Generator):
     Those names are also the interface's public methods, so the sub-networks are registered directly in
     ``_modules`` (``add_module`` refuses names that exist as class attributes) and reached through
     :attr:`mapping_network` / :attr:`synthesis_network`. ``state_dict()`` keys stay the official ones.
+
+    Both StyleGAN backends keep the official mixed precision: :meth:`set_precision` picks the compute dtype of the
+    layers the official code runs in fp16; weights stay fp32 and images are float32.
     """
+
+    #: Compute precisions :meth:`set_precision` accepts.
+    PRECISIONS: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._precision: torch.dtype = torch.float32
+
+    @property
+    def precision(self) -> torch.dtype:
+        """The requested compute precision (see :meth:`set_precision`)."""
+        return self._precision
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Choose the compute precision of the reduced-precision layers: fp32, fp16 or bf16.
+
+        Raises:
+            ModelError: Another dtype.
+        """
+        if dtype not in self.PRECISIONS:
+            name = self.family.replace("stylegan", "StyleGAN")
+            raise ModelError(f"{name} precision must be fp32, fp16 or bf16, got {dtype}")
+        self._precision = dtype
 
     def _set_networks(self, mapping: nn.Module, synthesis: nn.Module) -> None:
         self._modules["mapping"] = mapping
@@ -253,6 +279,11 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     Uses the official rounding (``x * 127.5 + 128`` then truncation), so results equal NVIDIA's uint8 images.
     """
     return (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def state_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of every tensor in ``module.state_dict()`` (what :func:`check_state` expects)."""
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def check_state(expected: Mapping[str, tuple], state: Mapping[str, Any], source: str | Path | None,

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from morphstudio.errors import CheckpointError
-from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, check_state
+from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, check_state, state_shapes
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class DCGANGenerator(Generator):
         except (TypeError, ValueError) as exc:
             raise CheckpointError(source, f"invalid DCGAN config {dict(init_kwargs)}: {exc}") from None
         # BatchNorm's step counter is training bookkeeping; checkpoints may or may not carry it.
-        expected = {k: tuple(v.shape) for k, v in gen.state_dict().items()
+        expected = {k: shape for k, shape in state_shapes(gen).items()
                     if k != "w_avg" and not k.endswith("num_batches_tracked")}
         given = {k: v for k, v in state.items() if k != "w_avg" and not k.endswith("num_batches_tracked")}
         check_state(expected, given, source, what="DCGAN generator")
@@ -117,6 +117,11 @@ class DCGANGenerator(Generator):
             out.append(LayerInfo(w_index=0, resolution=size, name=f"main.{3 * i}", channels=ch))
             size *= 2
         return out
+
+    @property
+    def precision(self) -> torch.dtype:
+        """The dtype the network runs in (see :meth:`set_precision`)."""
+        return self.main[0].weight.dtype
 
     def set_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (a GPU speed setting); outputs stay float32."""

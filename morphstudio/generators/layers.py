@@ -57,3 +57,52 @@ class FullyConnectedLayer(nn.Module):
         y = x.matmul(w.t()) + b
         y = F.leaky_relu(y, 0.2) if self.activation == "lrelu" else F.relu(y)
         return y * SQRT2
+
+
+class MappingNetwork(nn.Module):
+    """z (and an embedded label c) -> one w per sample, broadcast to ``num_ws``; holds the ``w_avg`` buffer.
+
+    The official StyleGAN2 and StyleGAN3 mapping networks (module names ``embed``, ``fc0`` ... ``fc{n-1}`` and
+    buffer ``w_avg``). Truncation is done by the generic :meth:`Generator.mapping` wrapper.
+
+    Args:
+        z_dim, c_dim, w_dim: Latent, label and output sizes (``c_dim`` 0: no ``embed`` layer).
+        num_ws: How many copies of w the output holds.
+        num_layers: Fully connected layers.
+        lr_multiplier: Learning-rate multiplier of the fully connected layers (0.01).
+        activation: Activation of the fully connected layers.
+        embed_features: Width of the label embedding (``w_dim`` if ``None``; unused when ``c_dim`` is 0).
+        layer_features: Width of the hidden layers (``w_dim`` if ``None``).
+    """
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int,
+                 lr_multiplier: float = 0.01, activation: str = "lrelu", embed_features: int | None = None,
+                 layer_features: int | None = None) -> None:
+        super().__init__()
+        self.c_dim, self.num_ws, self.num_layers = c_dim, num_ws, num_layers
+        embed_features = (w_dim if embed_features is None else embed_features) if c_dim > 0 else 0
+        layer_features = w_dim if layer_features is None else layer_features
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for i in range(num_layers):
+            self.add_module(f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation,
+                                                          lr_multiplier=lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def fc_layers(self) -> list[FullyConnectedLayer]:
+        """``[fc0, fc1, ...]`` in order."""
+        return [getattr(self, f"fc{i}") for i in range(self.num_layers)]
+
+    def map_one(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, w_dim]``: one w per sample, before broadcasting."""
+        x = normalize_2nd_moment(z.float())
+        if self.c_dim > 0:
+            y = normalize_2nd_moment(self.embed(c.float()))
+            x = torch.cat([x, y], dim=1)
+        for fc in self.fc_layers():
+            x = fc(x)
+        return x
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.map_one(z, c).unsqueeze(1).repeat(1, self.num_ws, 1)

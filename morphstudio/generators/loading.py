@@ -63,7 +63,7 @@ def load_checkpoint(source: str | Path) -> CheckpointData:
 
 
 def load_generator(
-    source: str | Path,
+    source: str | Path | CheckpointData,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Generator:
@@ -73,7 +73,8 @@ def load_generator(
     ``torch.load(weights_only=True)``, and morphstudio's own format is safetensors.
 
     Args:
-        source: Path to a ``.pkl`` / ``.pt`` / ``.safetensors`` checkpoint, or ``builtin:dcgan-faces64``.
+        source: Path to a ``.pkl`` / ``.pt`` / ``.safetensors`` checkpoint, ``builtin:dcgan-faces64``, or a
+            :class:`CheckpointData` already read with :func:`load_checkpoint`.
         device: ``None``/``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda:1"``...
         dtype: ``None``/``"fp32"``, ``"fp16"`` or ``"bf16"``. fp32 reproduces the official images exactly;
             half precision is a GPU speed setting.
@@ -83,7 +84,7 @@ def load_generator(
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    gen = build_generator(load_checkpoint(source))
+    gen = build_generator(source if isinstance(source, CheckpointData) else load_checkpoint(source))
     gen = gen.to(dev).eval().requires_grad_(False)
     if dt != torch.float32:
         set_precision = getattr(gen, "set_precision", None)

@@ -25,14 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
-from morphstudio.generators.layers import FullyConnectedLayer, normalize_2nd_moment
+from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.layers import ACTIVATIONS, SQRT2, FullyConnectedLayer, MappingNetwork
 
 ModConvMode = Literal["auto", "fused", "unfused"]
 
-_SQRT2 = math.sqrt(2.0)
-# activation name -> default gain (the official bias_act table, for the activations StyleGAN2 uses).
-_ACT_GAIN: dict[str, float] = {"linear": 1.0, "relu": _SQRT2, "lrelu": _SQRT2}
 # Settings that change nothing at inference time (or that this implementation always does the same way).
 _IGNORED_KWARGS = frozenset(
     {"fused_modconv_default", "fp16_channels_last", "channels_last", "class_name", "use_fp16", "force_fp32"}
@@ -193,9 +190,9 @@ class StyleGAN2Config:
         layer_features = w_dim if layer_features is None else as_int(
             layer_features, "init_kwargs.mapping_kwargs.layer_features", 1)
         m_act = mapping_kw.get("activation", "lrelu")
-        if m_act not in _ACT_GAIN:
+        if m_act not in ACTIVATIONS:
             raise ModelError(f"{source}: mapping activation {m_act!r} is not supported "
-                             f"(supported: {', '.join(_ACT_GAIN)})")
+                             f"(supported: {', '.join(ACTIVATIONS)})")
         lr_mul = mapping_kw.get("lr_multiplier", 0.01)
         if not isinstance(lr_mul, (int, float)) or isinstance(lr_mul, bool) or lr_mul <= 0:
             raise CheckpointError(source,
@@ -278,8 +275,6 @@ def _bias_act(x: torch.Tensor, b: torch.Tensor, act: str, gain: float, clamp: fl
         x = x.add_(b)
         if act == "lrelu":
             x = F.leaky_relu_(x, 0.2)
-        elif act == "relu":
-            x = x.relu_()
         if gain != 1:
             x = x.mul_(gain)
         if clamp is not None:
@@ -288,8 +283,6 @@ def _bias_act(x: torch.Tensor, b: torch.Tensor, act: str, gain: float, clamp: fl
     x = x + b
     if act == "lrelu":
         x = F.leaky_relu(x, 0.2)
-    elif act == "relu":
-        x = F.relu(x)
     if gain != 1:
         x = x * gain
     if clamp is not None:
@@ -382,40 +375,13 @@ def modulated_conv2d(
 # --- layers -----------------------------------------------------------------------------------------------------
 
 
-class MappingNetwork(nn.Module):
-    """z (+ embedded label) -> w, broadcast to ``num_ws``. Holds the ``w_avg`` buffer."""
-
-    def __init__(self, cfg: StyleGAN2Config) -> None:
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.num_ws = cfg.num_ws
-        self.num_layers = cfg.mapping_layers
-        features = [cfg.z_dim + cfg.embed_features] + [cfg.layer_features] * (cfg.mapping_layers - 1) + [cfg.w_dim]
-        if cfg.c_dim > 0:
-            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.embed_features)
-        for i in range(cfg.mapping_layers):
-            self.add_module(f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], cfg.mapping_activation,
-                                                          lr_multiplier=cfg.mapping_lr_mul))
-        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = normalize_2nd_moment(z.float())
-        if self.c_dim > 0:
-            y = normalize_2nd_moment(self.embed(c.float()))
-            x = torch.cat([x, y], dim=1)
-        for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x)
-        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
-
-
 class SynthesisLayer(nn.Module):
     """Modulated 3×3 conv (optionally 2× up) + noise + bias + lrelu·√2 (+ clamp)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool,
-                 conv_clamp: float | None, resample_filter: torch.Tensor) -> None:
+                 resample_filter: torch.Tensor) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.resolution, self.up = in_channels, out_channels, resolution, up
-        self.conv_clamp = conv_clamp
+        self.in_channels, self.resolution, self.up = in_channels, resolution, up
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
@@ -439,16 +405,14 @@ class SynthesisLayer(nn.Module):
                 y = y.mul_(d) if inplace else y * d
         elif scaled_noise is not None:
             y = y.add_(scaled_noise) if inplace else y + scaled_noise
-        return _bias_act(y, self.bias, "lrelu", _SQRT2, clamp)
+        return _bias_act(y, self.bias, "lrelu", SQRT2, clamp)
 
 
 class ToRGBLayer(nn.Module):
     """Modulated 1×1 conv without demodulation, styles scaled by ``1/sqrt(C)``, + bias (+ clamp)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int) -> None:
         super().__init__()
-        self.in_channels = in_channels
-        self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
@@ -465,7 +429,7 @@ class SynthesisBlock(nn.Module):
     """One resolution: (const | conv0 with 2× up), conv1, ToRGB; buffer ``resample_filter`` for the skip."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 conv_clamp: float | None, resample_filter: torch.Tensor) -> None:
+                 resample_filter: torch.Tensor) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
         self.register_buffer("resample_filter", resample_filter.clone())
@@ -473,11 +437,10 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True,
-                                        conv_clamp=conv_clamp, resample_filter=resample_filter)
+                                        resample_filter=resample_filter)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, up=False,
-                                    conv_clamp=conv_clamp, resample_filter=resample_filter)
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp)
-        self.num_conv = 1 if in_channels == 0 else 2
+                                    resample_filter=resample_filter)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim)
 
     def conv_layers(self) -> list[tuple[str, SynthesisLayer]]:
         """``[("conv0", layer)?, ("conv1", layer)]`` in order."""
@@ -491,12 +454,10 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
         self.block_resolutions = cfg.block_resolutions
-        self.num_ws = cfg.num_ws
         f = _setup_filter(cfg.resample_filter)
         for res in self.block_resolutions:
             in_ch = cfg.channels_at(res // 2) if res > 4 else 0
-            block = SynthesisBlock(in_ch, cfg.channels_at(res), cfg.w_dim, res, cfg.img_channels,
-                                   cfg.conv_clamp, f)
+            block = SynthesisBlock(in_ch, cfg.channels_at(res), cfg.w_dim, res, cfg.img_channels, f)
             self.add_module(f"b{res}", block)
 
     def blocks(self) -> list[SynthesisBlock]:
@@ -531,9 +492,11 @@ class StyleGAN2Generator(StyleGANBase):
         self.img_channels = config.img_channels
         self.init_kwargs = config.to_init_kwargs()
         self.modconv: ModConvMode = "auto"
-        self._precision: torch.dtype = torch.float32
         self._half_res = 0  # number of highest resolutions computed in self._precision on CUDA
-        self._set_networks(MappingNetwork(config), SynthesisNetwork(config))
+        mapping = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, config.num_ws, config.mapping_layers,
+                                 lr_multiplier=config.mapping_lr_mul, activation=config.mapping_activation,
+                                 embed_features=config.embed_features, layer_features=config.layer_features)
+        self._set_networks(mapping, SynthesisNetwork(config))
 
     # --- construction from checkpoints ----------------------------------------------------------------------
 
@@ -567,7 +530,7 @@ class StyleGAN2Generator(StyleGANBase):
         config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
         with torch.device("meta"):
             gen = cls(config)
-        return {k: tuple(v.shape) for k, v in gen.state_dict().items()}
+        return state_shapes(gen)
 
     def load_official_state(self, state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> None:
         """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`)."""
@@ -576,14 +539,14 @@ class StyleGAN2Generator(StyleGANBase):
         for key in own:  # derived buffers may be absent: use the config's filter
             if key.endswith("resample_filter") and key not in full:
                 full[key] = _setup_filter(self.config.resample_filter)
-        check_state({k: tuple(v.shape) for k, v in own.items()}, full, source, what="StyleGAN2 generator")
+        check_state(state_shapes(self), full, source, what="StyleGAN2 generator")
         with torch.no_grad():
             for key, value in own.items():
                 value.copy_(torch.as_tensor(full[key]).to(value.dtype))
 
     # --- the interface ----------------------------------------------------------------------------------------
 
-    def set_precision(self, dtype: torch.dtype, num_fp16_res: int | None = None) -> None:
+    def set_precision(self, dtype: torch.dtype) -> None:
         """Choose the compute precision of the highest-resolution blocks (CUDA only; CPU always runs fp32).
 
         As in the official code, parameters stay fp32; the ``num_fp16_res`` highest-resolution blocks compute in
@@ -594,21 +557,13 @@ class StyleGAN2Generator(StyleGANBase):
 
         Args:
             dtype: ``torch.float32``, ``torch.float16`` or ``torch.bfloat16``.
-            num_fp16_res: Override how many resolutions run in ``dtype``.
 
         Raises:
             ModelError: Another dtype.
         """
-        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ModelError(f"StyleGAN2 precision must be fp32, fp16 or bf16, got {dtype}")
-        self._precision = dtype
-        n = self.config.num_fp16_res if num_fp16_res is None else int(num_fp16_res)
+        super().set_precision(dtype)
+        n = self.config.num_fp16_res
         self._half_res = n if n > 0 else 4
-
-    @property
-    def precision(self) -> torch.dtype:
-        """The requested compute precision (effective only on CUDA)."""
-        return self._precision
 
     def _block_dtype(self, res: int, device: torch.device) -> torch.dtype:
         if self._precision == torch.float32 or device.type != "cuda":

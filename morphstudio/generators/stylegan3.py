@@ -39,10 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state
-from morphstudio.generators.layers import FullyConnectedLayer, normalize_2nd_moment
-
-_SQRT2 = math.sqrt(2.0)
+from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.layers import SQRT2, FullyConnectedLayer, MappingNetwork
 
 # --- configuration ------------------------------------------------------------------------------------------------
 
@@ -284,6 +282,8 @@ def _upsample_fir(x: torch.Tensor, f: torch.Tensor | None, up: int, padding: tup
     Same result as zero insertion + padding + "valid" convolution, computed with a transposed convolution so the
     inserted zeros cost nothing. ``x`` is ``[N, C, H, W]``; all channels share the filter.
     """
+    if f is None and up == 1:  # no filter, no upsampling: just the padding (negative pads crop)
+        return F.pad(x, list(padding))
     c, h, w = x.shape[1:]
     px0, px1, py0, py1 = padding
     if f is None:
@@ -344,31 +344,6 @@ def filtered_lrelu(
 
 
 # --- modules (names mirror the official ones) -------------------------------------------------------------------
-
-
-class MappingNetwork(nn.Module):
-    """z (and c) -> one w per sample, broadcast to ``num_ws`` (truncation is done by the generic wrapper)."""
-
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, cfg: MappingConfig) -> None:
-        super().__init__()
-        self.num_ws = num_ws
-        self.c_dim = c_dim
-        self.num_layers = cfg.num_layers
-        self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim > 0 else None
-        features = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * cfg.num_layers
-        for idx in range(cfg.num_layers):
-            setattr(self, f"fc{idx}", FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
-                                                          lr_multiplier=cfg.lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros(w_dim))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.embed is not None and c is not None:
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1)
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        return x.unsqueeze(1).repeat(1, self.num_ws, 1)
 
 
 class SynthesisInput(nn.Module):
@@ -468,7 +443,7 @@ class SynthesisLayer(nn.Module):
             x = x * dcoefs.to(dtype)[:, :, None, None]
         return filtered_lrelu(
             x, self.up_filter, self.down_filter, self.bias, spec.up_factor, spec.down_factor, spec.padding,
-            gain=1.0 if spec.is_torgb else _SQRT2, slope=1.0 if spec.is_torgb else 0.2, clamp=self.conv_clamp)
+            gain=1.0 if spec.is_torgb else SQRT2, slope=1.0 if spec.is_torgb else 0.2, clamp=self.conv_clamp)
 
 
 class SynthesisNetwork(nn.Module):
@@ -518,13 +493,14 @@ class StyleGAN3Generator(StyleGANBase):
         self.img_channels = config.img_channels
         self.num_ws = config.num_layers + 2
         self.init_kwargs = config.to_kwargs()
-        self._precision = torch.float32
         # On the CPU, images are synthesised this many at a time however large the batch: the filtered
         # nonlinearities work on 2x-upsampled feature maps, and beyond ~2 images those fall out of the CPU caches
         # (64 px reference model, 2 cores: 62 img/s in pairs vs 16 img/s as one batch of 32). GPUs take the batch whole.
         self.cpu_micro_batch = 2
         self._set_networks(
-            mapping=MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws, config.mapping_kwargs),
+            mapping=MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.num_ws,
+                                   config.mapping_kwargs.num_layers,
+                                   lr_multiplier=config.mapping_kwargs.lr_multiplier),
             synthesis=SynthesisNetwork(config, design_filters),
         )
 
@@ -560,7 +536,7 @@ class StyleGAN3Generator(StyleGANBase):
         with torch.device("meta"):
             gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
         given = {k: v for k, v in state.items() if v is not None}
-        check_state({k: tuple(v.shape) for k, v in gen.state_dict().items()}, given, source,
+        check_state(state_shapes(gen), given, source,
                     what="StyleGAN3 generator")
         # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
         gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=True) for k, v in given.items()},
@@ -602,10 +578,11 @@ class StyleGAN3Generator(StyleGANBase):
 
         fp16 applies on CUDA only (on the CPU those layers stay fp32, as in the official code); bf16 applies on
         any device. Weights stay fp32 and outputs are float32; fp32 reproduces the official images.
+
+        Raises:
+            ModelError: Another dtype.
         """
-        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ModelError(f"StyleGAN3 supports fp32, fp16 and bf16, not {dtype}")
-        self._precision = dtype
+        super().set_precision(dtype)
 
     def _reduced_dtype(self) -> torch.dtype | None:
         if self._precision == torch.float16 and self.device.type == "cuda":

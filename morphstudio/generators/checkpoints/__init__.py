@@ -27,6 +27,7 @@ from typing import Any
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.checkpoints.native import read_native, save_native
 from morphstudio.generators.checkpoints.nvidia_pkl import is_nvidia_snapshot, read_nvidia_pickle
+from morphstudio.generators.checkpoints.rosinality import looks_like_rosinality, read_rosinality
 from morphstudio.generators.checkpoints.safe_pickle import EasyDict, safe_load
 from morphstudio.generators.checkpoints.sniff import sniff
 from morphstudio.generators.checkpoints.tf_pkl import is_tf_pickle, read_tf_pickle
@@ -101,13 +102,7 @@ def _read_pickle(path: Path) -> CheckpointData:
 def _read_torch_file(path: Path, fmt: str) -> CheckpointData:
     """``torch.save`` files: scan the structure through the allow-list (no tensor data), then dispatch."""
     obj = _scan_torch(path, fmt)
-    if isinstance(obj, dict) and "g_ema" in obj:
-        try:
-            from morphstudio.generators.checkpoints.rosinality import read_rosinality
-        except ModuleNotFoundError as exc:  # only while the rosinality reader is not part of the install
-            if exc.name != "morphstudio.generators.checkpoints.rosinality":
-                raise
-            raise CheckpointError(path, "a rosinality checkpoint, but this install has no rosinality reader") from None
+    if isinstance(obj, dict) and looks_like_rosinality(obj):
         return read_rosinality(path)
     raise CheckpointError(path, f"a PyTorch file, but not a generator checkpoint morphstudio knows: it holds "
                                 f"{_describe_obj(obj)}",

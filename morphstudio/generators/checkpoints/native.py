@@ -205,7 +205,7 @@ def family_from_config(meta: dict[str, Any], names: set[str]) -> str | None:
         return "dcgan"
     if "networks_stylegan3" in text or "config-t" in text or "config-r" in text:
         return "stylegan3"
-    if "stylegan2" in text or "networks_stylegan2" in text:
+    if "stylegan2" in text:
         return "stylegan2"
     if "stylegan3" in text:
         return "stylegan3"

@@ -24,8 +24,6 @@ tensor shapes.
 from __future__ import annotations
 
 import argparse
-import math
-import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -33,7 +31,9 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from morphstudio.errors import CheckpointError, UnsafeCheckpointError
+from morphstudio.errors import CheckpointError
+from morphstudio.generators.checkpoints.safe_pickle import torch_load_weights_only
+from morphstudio.generators.layers import MappingNetwork
 from morphstudio.generators.loading import CheckpointData
 
 # Samples used to estimate w_avg when a training checkpoint has no latent_avg (rosinality's mean_latent uses 4096).
@@ -103,22 +103,12 @@ def _load(path: Path) -> Any:
         raise CheckpointError(path, "file not found" if not path.exists() else "not a regular file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "the file is empty")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        match = re.search(r"GLOBAL ([\w.]+)", str(exc))  # "Unsupported global: GLOBAL x" or "unsupported GLOBAL x"
-        if match:
-            raise UnsafeCheckpointError(path, match.group(1)) from None
-        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, IndexError,
-            AttributeError, TypeError) as exc:
-        raise CheckpointError(path, f"not a PyTorch checkpoint, or a truncated one ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return torch_load_weights_only(
+        path, path, safe_globals=[argparse.Namespace], with_type=True,
+        errors=(RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, IndexError,
+                AttributeError, TypeError),
+        message=lambda unpickling, first: f"not a readable PyTorch checkpoint ({first})" if unpickling
+        else f"not a PyTorch checkpoint, or a truncated one ({first})")
 
 
 def rosinality_to_official(g: Mapping[str, torch.Tensor], source: str | Path | None = None,
@@ -241,16 +231,16 @@ def _channel_settings(widths: dict[int, int]) -> dict[str, Any]:
 def estimate_w_avg(state: Mapping[str, torch.Tensor], init_kwargs: Mapping[str, Any],
                    samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
     """Mean of the mapping network over ``samples`` seeded z, as rosinality's ``mean_latent`` computes it."""
-    lr_mul = float(init_kwargs["mapping_kwargs"].get("lr_multiplier", 0.01))
+    mapping_kwargs = init_kwargs["mapping_kwargs"]
     z = torch.randn([samples, int(init_kwargs["z_dim"])], generator=torch.Generator().manual_seed(seed))
-    x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
-    i = 0
-    while f"mapping.fc{i}.weight" in state:
-        w, b = state[f"mapping.fc{i}.weight"], state[f"mapping.fc{i}.bias"]
-        x = torch.nn.functional.leaky_relu(x @ (w * (lr_mul / math.sqrt(w.shape[1]))).t() + b * lr_mul, 0.2)
-        x = x * math.sqrt(2)
-        i += 1
-    return x.mean(dim=0)
+    with torch.device("meta"):  # every tensor is replaced by the file's below
+        net = MappingNetwork(int(init_kwargs["z_dim"]), 0, int(init_kwargs["w_dim"]), 1,
+                             int(mapping_kwargs["num_layers"]),
+                             lr_multiplier=float(mapping_kwargs.get("lr_multiplier", 0.01)),
+                             layer_features=mapping_kwargs.get("layer_features"))
+    net.load_state_dict({k: state[f"mapping.{k}"] for k in net.state_dict()}, assign=True)
+    with torch.no_grad():
+        return net.map_one(z).mean(dim=0)
 
 
 def _check_shapes(init_kwargs: dict[str, Any], state: dict[str, torch.Tensor], names: dict[str, str],

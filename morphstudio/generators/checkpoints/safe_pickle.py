@@ -2,7 +2,8 @@
 
 A pickle is a small program: ``GLOBAL module name`` fetches any importable callable and ``REDUCE`` calls it. The
 official NVIDIA loader lets it, and also ``exec``\\ s the network source stored inside. Here ``find_class`` hands
-out only the callables listed in :data:`ALLOWED` below, each replaced by a stand-in written for this module:
+out only the callables listed in :meth:`SafeUnpickler._build_table`, each replaced by a stand-in written for
+this module:
 
 * ``torch_utils.persistence._reconstruct_persistent_obj`` returns a :class:`PersistentObject` that keeps ``meta``
   (class name, module source *as text*, state) -- the source is never compiled.
@@ -18,6 +19,7 @@ are per-load objects that refuse ``BUILD`` (pickle's "set state" step), so a fil
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import math
 import pickle
@@ -169,35 +171,6 @@ _STORAGE_DTYPES: dict[str, torch.dtype] = {
     "BoolStorage": torch.bool,
 }
 
-#: Every global a supported file may name, with what it stands for. Keys are ``module.name`` as in the pickle.
-ALLOWED: tuple[str, ...] = (
-    "torch_utils.persistence._reconstruct_persistent_obj",
-    "dnnlib.util.EasyDict",
-    "dnnlib.EasyDict",
-    "dnnlib.tflib.network.Network",
-    "collections.OrderedDict",
-    "torch._utils._rebuild_tensor_v2",
-    "torch._utils._rebuild_parameter",
-    "torch._utils._rebuild_parameter_with_state",
-    "torch.storage._load_from_bytes",
-    "numpy.dtype",
-    "numpy.ndarray",
-    "numpy.core.multiarray.scalar",
-    "numpy._core.multiarray.scalar",
-    "numpy.core.multiarray._reconstruct",
-    "numpy._core.multiarray._reconstruct",
-    "numpy.core.numeric._frombuffer",
-    "numpy._core.numeric._frombuffer",
-    "builtins.set",
-    "builtins.frozenset",
-    "__builtin__.set",
-    "_codecs.encode",
-    "argparse.Namespace",
-    *(f"torch.{name}" for name in _STORAGE_DTYPES),
-    # Legacy torch.save files written from GPU tensors name the CUDA storage types (as data, not to be called).
-    *(f"torch.cuda.{name}" for name in _STORAGE_DTYPES),
-)
-
 if int(np.__version__.split(".")[0]) >= 2:
     from numpy._core import multiarray as _NP_MULTIARRAY
 else:  # numpy 1.x: numpy._core does not exist yet (pickles from numpy 2 still name it; both map here)
@@ -205,7 +178,7 @@ else:  # numpy 1.x: numpy._core does not exist yet (pickles from numpy 2 still n
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only :data:`ALLOWED` globals, to stand-ins.
+    """``pickle.Unpickler`` that resolves only the globals of its allow-list (:meth:`_build_table`), to stand-ins.
 
     Args:
         file: Binary stream positioned at a pickle.
@@ -219,7 +192,6 @@ class SafeUnpickler(pickle.Unpickler):
         self.path = str(path)
         self._storages = storages
         self._table = self._build_table()
-        self.globals_seen: set[str] = set()
 
     # -- globals -------------------------------------------------------------------------------------------------
 
@@ -228,7 +200,6 @@ class SafeUnpickler(pickle.Unpickler):
         found = self._table.get(full)
         if found is None:
             raise UnsafeCheckpointError(self.path, full)
-        self.globals_seen.add(full)
         return found
 
     def persistent_load(self, pid: Any) -> Any:
@@ -246,6 +217,8 @@ class SafeUnpickler(pickle.Unpickler):
         return CheckpointError(self.path, f"malformed pickle: {what}")
 
     def _build_table(self) -> dict[str, Any]:
+        """The allow-list: every global a supported file may name (``module.name`` as in the pickle), mapped to
+        the stand-in it gets."""
         g = _Guarded
         ndarray_marker = g(self._refuse_call("numpy.ndarray"), "numpy.ndarray")
 
@@ -312,8 +285,8 @@ class SafeUnpickler(pickle.Unpickler):
         }
         for storage_name, dtype in _STORAGE_DTYPES.items():
             table[f"torch.{storage_name}"] = _StorageKind(dtype, storage_name, self)
+            # Legacy torch.save files written from GPU tensors name the CUDA storage types (as data, not to be called).
             table[f"torch.cuda.{storage_name}"] = _StorageKind(dtype, f"cuda.{storage_name}", self)
-        assert set(table) == set(ALLOWED)
         return table
 
     def _refuse_call(self, name: str) -> Callable[..., Any]:
@@ -331,17 +304,11 @@ class SafeUnpickler(pickle.Unpickler):
     def _load_from_bytes(self, blob: Any) -> Any:
         if not isinstance(blob, (bytes, bytearray)):
             raise self._bad("tensor storage is not bytes")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
-        except pickle.UnpicklingError as exc:
-            name = re.search(r"GLOBAL ([\w.]+)", str(exc))
-            if name:
-                raise UnsafeCheckpointError(self.path, name.group(1)) from None
-            raise self._bad(f"unreadable tensor storage ({_first_line(exc)})") from None
-        except (RuntimeError, EOFError, ValueError, KeyError, TypeError) as exc:
-            raise self._bad(f"unreadable tensor storage ({_first_line(exc)})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch_load_weights_only(
+                io.BytesIO(bytes(blob)), self.path, errors=(RuntimeError, EOFError, ValueError, KeyError, TypeError),
+                message=lambda _unpickling, first: f"malformed pickle: unreadable tensor storage ({first})")
 
     def _rebuild_tensor(
         self, storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False, hooks: Any = None,
@@ -400,9 +367,47 @@ def _short(value: Any) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, with_type: bool = False) -> str:
+    """The first line of ``exc``'s message (prefixed ``Type: `` when ``with_type``), or its type name if empty."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text[0]}" if with_type else text[0]
+
+
+def torch_load_weights_only(
+    file: str | Path | BinaryIO,
+    path: str | Path,
+    *,
+    errors: tuple[type[BaseException], ...],
+    message: Callable[[bool, str], str],
+    safe_globals: list[Any] | None = None,
+    with_type: bool = False,
+) -> Any:
+    """``torch.load(file, weights_only=True)`` on the CPU, every failure translated to one line.
+
+    Args:
+        file: What to load.
+        path: The checkpoint file, for messages.
+        errors: Exceptions (besides ``pickle.UnpicklingError``) that mean an unreadable file.
+        message: ``(from_unpickler, first_line) -> text`` of the :class:`CheckpointError`.
+        safe_globals: Extra globals for torch's weights-only allow-list.
+        with_type: Prefix the exception's first line with its type name.
+
+    Raises:
+        UnsafeCheckpointError: torch refused a global (the message names it).
+        CheckpointError: Anything in ``errors``, or another unpickling failure.
+    """
+    try:
+        with torch.serialization.safe_globals(safe_globals) if safe_globals else contextlib.nullcontext():
+            return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        match = re.search(r"GLOBAL ([\w.]+)", str(exc))  # "Unsupported global: GLOBAL x" or "unsupported GLOBAL x"
+        if match:
+            raise UnsafeCheckpointError(path, match.group(1)) from None
+        raise CheckpointError(path, message(True, _first_line(exc, with_type))) from None
+    except errors as exc:
+        raise CheckpointError(path, message(False, _first_line(exc, with_type))) from None
 
 
 #: Exceptions a damaged or truncated pickle raises inside the unpickler (our own errors pass through).

@@ -17,9 +17,6 @@ from morphstudio.errors import CheckpointError
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 ZIP_MAGIC = b"PK\x03\x04"
 
-#: Format ids returned by :func:`sniff`.
-FORMATS = ("pickle", "torch-zip", "torch-legacy", "safetensors")
-
 _OTHER_KINDS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (0, b"\xff\xd8\xff", "a JPEG image"),
@@ -40,12 +37,10 @@ class Sniffed:
     """What :func:`sniff` found.
 
     Attributes:
-        format: One of :data:`FORMATS`.
-        size: File size in bytes.
+        format: ``"pickle"``, ``"torch-zip"``, ``"torch-legacy"`` or ``"safetensors"``.
     """
 
     format: str
-    size: int
 
 
 def sniff(path: Path) -> Sniffed:
@@ -69,13 +64,13 @@ def sniff(path: Path) -> Sniffed:
         raise CheckpointError(path, "the file is empty (0 bytes): an interrupted download?")
 
     if head.startswith(LEGACY_TORCH_MAGIC):
-        return Sniffed("torch-legacy", size)
+        return Sniffed("torch-legacy")
     if head.startswith(ZIP_MAGIC):
-        return Sniffed("torch-zip", size)
+        return Sniffed("torch-zip")
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return Sniffed("pickle", size)
+        return Sniffed("pickle")
     if _looks_like_safetensors(head, size, path):
-        return Sniffed("safetensors", size)
+        return Sniffed("safetensors")
     raise CheckpointError(path, f"not a checkpoint: it looks like {describe(head)}",
                           hint="supported: NVIDIA .pkl (PyTorch or TensorFlow), rosinality .pt, .safetensors")
 
