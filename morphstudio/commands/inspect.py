@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from morphstudio.errors import RenderError
+from morphstudio.files import atomic_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,14 +79,7 @@ def run(args: argparse.Namespace) -> int:
         out: Path = args.grid
         if not out.parent.exists():
             raise RenderError(f"--grid: folder {str(out.parent)!r} does not exist")
-        # Write beside the target and rename, so a failed save never leaves a half-written PNG.
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
-        os.close(fd)
-        try:
+        with atomic_path(out) as tmp:  # a failed save never leaves a half-written PNG
             Image.fromarray(sheet).save(tmp, format="PNG")
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         print(f"\ncontact sheet of seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} faces, psi {args.psi}) -> {out}")
     return 0

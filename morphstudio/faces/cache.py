@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from morphstudio.files import atomic_path
 
 _IDENTITY_ATTR = "_morphstudio_identity"
 
@@ -87,12 +88,6 @@ def store_entry(cache_dir: Path, key: str, ws: np.ndarray, meta: dict[str, Any])
     """Write ``ws`` and its settings atomically; returns the entry's path."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{key}.npz"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=cache_dir)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         np.savez(tmp, ws=np.asarray(ws, dtype=np.float32), meta=json.dumps(meta, sort_keys=True, default=str))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -30,6 +30,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 from morphstudio.errors import EncoderModelError
 from morphstudio.faces.cache import model_identity
 from morphstudio.faces.project import latent_stats, to_tensor_images
+from morphstudio.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -396,13 +397,13 @@ def save_encoder(enc: LatentEncoder, path: str | Path, *, half: bool = True) -> 
             v = v.half()
         state[k] = v
     st_path, js_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    save_file(state, str(st_path), metadata={"format": "morphstudio-encoder", "version": str(FORMAT_VERSION)})
     meta = asdict(enc.config)
     curve = meta.pop("loss_curve")
     # The loss curve on one line: a readable config instead of a thousand lines of numbers.
     text = json.dumps(meta, indent=1)[:-2] + ',\n "loss_curve": ' + json.dumps(curve) + "\n}\n"
-    js_path.write_text(text)
-    st_path.chmod(0o644)
+    with atomic_path(st_path) as tmp_st, atomic_path(js_path) as tmp_js:
+        save_file(state, str(tmp_st), metadata={"format": "morphstudio-encoder", "version": str(FORMAT_VERSION)})
+        tmp_js.write_text(text)
     return st_path, js_path
 
 

@@ -9,9 +9,7 @@ loader trusts the embedded copy). A plain safetensors file without that key is a
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from morphstudio.errors import CheckpointError
+from morphstudio.files import atomic_path
 from morphstudio.generators.loading import FAMILIES, CheckpointData
 
 FORMAT_VERSION = 1
@@ -68,25 +67,13 @@ def save_native(ckpt: CheckpointData, path: str | Path) -> Path:
     tensors = _owned_contiguous(ckpt.state)
     if not path.parent.is_dir():
         raise CheckpointError(path, f"output folder {path.parent} does not exist")
-    tmp_st = _tmp_name(path)
-    tmp_js = _tmp_name(sidecar)
     try:
-        save_file(tensors, str(tmp_st), metadata={META_KEY: meta_json})
-        tmp_js.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp_st, path)
-        os.replace(tmp_js, sidecar)
+        with atomic_path(path) as tmp_st, atomic_path(sidecar) as tmp_js:
+            save_file(tensors, str(tmp_st), metadata={META_KEY: meta_json})
+            tmp_js.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         raise CheckpointError(path, f"cannot write: {exc.strerror or exc}") from None
-    finally:
-        for tmp in (tmp_st, tmp_js):
-            tmp.unlink(missing_ok=True)
     return sidecar
-
-
-def _tmp_name(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    return Path(name)
 
 
 def _owned_contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
