@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import EncoderModelError
 
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--image-loss", type=float, default=0.0,
                    help="weight of an image-space term (renders each prediction: better, ~2x slower)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    t.add_argument("--device", default=None, help=DEVICE_HELP)
     t.set_defaults(func=run_train)
     i = actions.add_parser("info", help="print an encoder's config (what it was trained for, loss curve)")
     i.add_argument("path", type=Path, help="NAME.safetensors, NAME.json or their stem")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
 from morphstudio.files import atomic_path
 
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=Path, metavar="OUT.png", help="save a contact sheet of faces from seeds")
     p.add_argument("--seeds", default="0-15", help="seeds for the sheet: '0-15' or '1,5,9' (default 0-15)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi for the sheet (default 1)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import ProjectionError
 
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "difference (one per image when several)")
     p.add_argument("--w-avg-weight", type=float, default=0.0, help="pull toward w_avg (keeps W+ latents morphable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the projector's noise")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=run)
 
 

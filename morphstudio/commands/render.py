@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
 
 CODEC_CHOICES = ("h264", "h265", "vp9", "prores", "gif", "png", "ffv1")
@@ -30,7 +31,7 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("scene", help="scene file (.yaml)")
     p.add_argument("--frames", metavar="A:B", help="render only frames A..B-1 (Python slice: 0:90, 30:, --frames=-10:)")
     p.add_argument("--batch", metavar="N", help="frames per generator call (default: automatic)")
-    p.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--device", metavar="D", help=DEVICE_HELP)
     p.add_argument("--precision", metavar="P", help="fp32 (default), fp16 or bf16 (half precision: GPU speed)")
     p.add_argument("--model", metavar="M", help="use this model instead of the scene's (path or builtin:NAME)")
     p.add_argument("--size", metavar="WxH", help="output size, e.g. 640x360 or 256 (default: the scene's)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import SceneError
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scene", help="scene file (.yaml)")
     p.add_argument("--model", default=None, help="use this model instead of the scene's model: (path or builtin:NAME)")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--quiet", "-q", action="store_true", help="print only problems")
     p.set_defaults(func=run)
 
