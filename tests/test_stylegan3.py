@@ -310,3 +310,17 @@ def test_missing_extra_and_bad_config_are_checkpoint_errors(sg3_config: dict,
         StyleGAN3Generator.from_state({**kwargs, "bogus": 1}, sg3_state, source="k.pkl")
     with pytest.raises(CheckpointError, match="lacks z_dim"):
         StyleGAN3Generator.from_state({k: v for k, v in kwargs.items() if k != "z_dim"}, sg3_state)
+
+
+def test_layer_groups_follow_the_band_limit(sg3_config: dict, sg3_state: dict[str, torch.Tensor]) -> None:
+    """StyleGAN3 layers sample at >= 16 px, but the first ones carry only 4 px of content: a scene's coarse /
+    middle / fine groups must all exist on a StyleGAN3 model, ordered coarse to fine."""
+    from morphstudio.timeline.layers import group_rows
+
+    G = StyleGAN3Generator.from_state(sg3_config["init_kwargs"], sg3_state)
+    space = G.latent_space()
+    assert space.resolutions[0] == 4 and space.resolutions[-1] == G.resolution
+    assert list(space.resolutions) == sorted(space.resolutions)
+    rows = group_rows(space)
+    assert all(rows[g].size > 0 for g in ("coarse", "middle", "fine"))
+    assert rows["coarse"].max() < rows["middle"].min() <= rows["middle"].max() < rows["fine"].min()

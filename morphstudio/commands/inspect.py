@@ -70,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
             continue  # readers record what they know; absent facts are not worth a line
         shown = "; ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key:<11} {shown}")
-    print("\nlayer table (w index -> layer, resolution, channels):")
-    print(f"  {'w':>3}  {'layer':<24} {'res':>5} {'ch':>5}")
+    print("\nlayer table (w index -> layer, resolution, channels, detail: the content scale in px that the")
+    print("coarse <= 8 / middle <= 32 / fine layer groups of a scene refer to):")
+    print(f"  {'w':>3}  {'layer':<24} {'res':>5} {'ch':>5} {'detail':>6}")
     for layer in gen.layers():
-        print(f"  {layer.w_index:>3}  {layer.name:<24} {layer.resolution:>5} {layer.channels:>5}")
+        print(f"  {layer.w_index:>3}  {layer.name:<24} {layer.resolution:>5} {layer.channels:>5} {layer.scale:>6}")
 
     if args.grid:
         sheet = contact_sheet(gen, seeds, psi=args.psi)

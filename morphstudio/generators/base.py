@@ -34,12 +34,21 @@ class LayerInfo:
         resolution: Spatial size of the feature map this latent modulates.
         name: Layer name as in the official checkpoint, e.g. ``b16.conv0`` or ``L3_52_1024``.
         channels: Number of feature channels the latent modulates (0 when not meaningful).
+        detail: The finest detail the layer can produce, in image pixels, when that differs from ``resolution``
+            (0: the same). StyleGAN3 layers sample at 16+ px but are band-limited: the first ones carry only
+            4 px worth of content, and layer groups (coarse / middle / fine) must follow the content.
     """
 
     w_index: int
     resolution: int
     name: str
     channels: int = 0
+    detail: int = 0
+
+    @property
+    def scale(self) -> int:
+        """The content scale that layer groups use: ``detail`` if set, else ``resolution``."""
+        return self.detail or self.resolution
 
 
 class Generator(nn.Module, ABC):
@@ -185,7 +194,7 @@ class Generator(nn.Module, ABC):
         layers = self.layers()
         res_per_w: list[int] = []
         for i in range(self.num_ws):
-            sizes = [layer.resolution for layer in layers if layer.w_index == i]
+            sizes = [layer.scale for layer in layers if layer.w_index == i]
             res_per_w.append(max(sizes) if sizes else self.resolution)
 
         def map_z(z: np.ndarray, psi: float = 1.0, cutoff: int | None = None) -> np.ndarray:

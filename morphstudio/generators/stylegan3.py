@@ -559,13 +559,16 @@ class StyleGAN3Generator(StyleGANBase):
 
     def layers(self) -> list[LayerInfo]:
         """w index -> layer. ``resolution`` is the layer's sampling rate (its image-scale resolution, coarse to
-        fine); the padded feature-map size is in the name, as in the official ``L{i}_{size}_{channels}``."""
+        fine); the padded feature-map size is in the name, as in the official ``L{i}_{size}_{channels}``.
+        ``detail`` is twice the layer's cutoff frequency: the finest content it can carry (4 px for the first
+        layers, the image size for the last), which is what coarse / middle / fine groups mean."""
         inp = self.synthesis_network.input
-        out = [LayerInfo(w_index=0, resolution=int(inp.sampling_rate), name="input", channels=inp.channels)]
+        out = [LayerInfo(w_index=0, resolution=int(inp.sampling_rate), name="input", channels=inp.channels,
+                         detail=round(2 * inp.bandwidth))]
         for i, name in enumerate(self.synthesis_network.layer_names):
             spec = getattr(self.synthesis_network, name).spec
             out.append(LayerInfo(w_index=i + 1, resolution=spec.out_sampling_rate, name=name,
-                                 channels=spec.out_channels))
+                                 channels=spec.out_channels, detail=round(2 * spec.out_cutoff)))
         return out
 
     def noise_shapes(self) -> dict[str, tuple[int, int]]:
