@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from morphstudio.errors import CheckpointError
+from morphstudio.errors import CheckpointError, MorphError
 from morphstudio.faces.cache import file_digest
 from morphstudio.latent import LatentSpace
 from morphstudio.scene.schema import NoiseSpec, OutputSpec, SceneSpec
@@ -173,6 +173,42 @@ class Scene:
     def _input_files(self) -> list[Path]:
         return [resolve_path(self.base_dir, value) for _, value, _ in input_files(self.spec)]
 
+    # --- the output -----------------------------------------------------------------------------------------------
+
+    def output_label(self) -> str:
+        """How messages name the scene's output path: ``scene.yaml:4: output.path``."""
+        if self.path is None:
+            return "output.path"
+        line = self.loc.line(("output", "path"))
+        return f"{self.path}:{line}: output.path" if line is not None else f"{self.path}: output.path"
+
+    def resolved_output(self, override: Any = None) -> Any:
+        """The output a render writes: the scene's ``output`` with ``override`` applied (a path, a dict of fields,
+        ``False`` for none; see :func:`morphstudio.rendering.outputs.resolve_output`), path absolute, codec
+        resolved. ``render``, ``render --dry-run`` and ``validate`` all show this one.
+
+        Raises:
+            RenderError: The path has no extension and the codec is not png.
+        """
+        from morphstudio.rendering.outputs import resolve_output
+
+        return resolve_output(self.output, override, label=self.output_label())
+
+    def input_paths(self) -> list[tuple[str, Path]]:
+        """Every file the frames are made from, described for messages: the scene file, the model, the audio,
+        photos, latent and direction files. An output may be none of them (nor a folder holding one)."""
+        found: list[tuple[str, Path]] = []
+        if self.path is not None:
+            found.append(("the scene file", Path(self.path)))
+        if not self.model.startswith("builtin:"):
+            found.append(("the model" + (" (--model)" if self._model_override else " (model:)"), Path(self.model)))
+        if self.output.audio is not None:
+            found.append(("the audio file (output.audio)", Path(self.output.audio)))
+        for field, value, what in input_files(self.spec):
+            dotted = ".".join(str(p) for p in field)
+            found.append((f"the {what} of {dotted}", resolve_path(self.base_dir, value)))
+        return found
+
     def fingerprint(self) -> str:
         """sha256 of everything that decides the frames: the spec, the model, input files, overrides."""
         ident: dict[str, Any] = {"spec": self.spec.model_dump(mode="json")}
@@ -189,6 +225,11 @@ class Scene:
     def summary(self) -> str:
         """A few lines describing the scene (for ``render --dry-run`` and ``validate``)."""
         spec, out = self.spec, self.output
+        try:
+            resolved = self.resolved_output()
+            codec, path = resolved.codec, resolved.path  # what a render writes (an extension may pick the codec)
+        except MorphError:
+            codec, path = out.codec, out.path  # the error itself is reported by whoever checks the output
         size = "model resolution" if out.size is None else f"{out.size[0]}x{out.size[1]} ({out.fit})"
         kinds: dict[str, int] = {}
         for face in spec.faces.values():
@@ -200,7 +241,7 @@ class Scene:
             f"device:     {self.device or 'auto'}",
             f"duration:   {self.duration:g} s at {self.fps:g} fps = {self.frame_count} frames"
             + (" (loops)" if self.is_loop else ""),
-            f"output:     {out.path} [{out.codec}, {size}"
+            f"output:     {path} [{codec}, {size}"
             + (f", crf {out.crf}" if out.crf is not None else "") + (f", audio {out.audio}" if out.audio else "") + "]",
             f"faces:      {len(spec.faces)} ({faces})",
             f"keyframes:  {len(spec.timeline)}",

@@ -30,7 +30,7 @@ def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
         (["--size", "big"], "--size: expected WxH"),
         (["--batch", "0"], "--batch: must be at least 1"),
         (["--batch", "x"], "--batch: expected a whole number"),
-        (["--fps", "-3"], "--fps: must be between"),
+        (["--fps", "-3"], "--fps: must be more than 0 and at most 240"),
         (["--codec", "divx"], "--codec: expected one of"),
         (["--codec", "ffv1"], "ffv1 video cannot be written to a .mp4 file"),
         (["--size", "63x64"], "even width and height"),

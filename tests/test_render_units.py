@@ -12,7 +12,8 @@ from morphstudio.generators.base import to_uint8
 from morphstudio.rendering.batcher import Batcher, resize_images
 from morphstudio.rendering.clock import parse_frame_range, plan_segments
 from morphstudio.rendering.noise import NoiseSettings, NoiseSource
-from morphstudio.rendering.renderer import OutputSettings, infer_codec, resolve_output
+from morphstudio.rendering.outputs import resolve_codec
+from morphstudio.rendering.renderer import OutputSettings, resolve_output
 
 
 @pytest.mark.parametrize(
@@ -96,13 +97,18 @@ def test_out_of_memory_halves_the_batch() -> None:
 
 def test_output_overrides() -> None:
     base = OutputSettings(path="/x/out.mp4", size=(512, 512), codec="h264")
-    assert resolve_output(base, "/y/a.gif").codec == "gif"
-    assert resolve_output(base, "/y/frames").codec == "png"
+    gif = resolve_output(base, "/y/a.gif")
+    assert gif.codec == "gif" and gif.notes == ("note: output: a.gif is a .gif file, so the output is gif (not codec h264)",)
+    with pytest.raises(RenderError, match=r"output: '/y/frames' has no file extension.*codec is h264.*codec png"):
+        resolve_output(base, "/y/frames")  # no silent switch to an image folder
+    assert resolve_output(base, {"path": "/y/frames", "codec": "png"}).codec == "png"
     assert resolve_output(base, "/y/a.webm").codec == "vp9"
     assert resolve_output(base, {"size": (64, 32), "codec": "ffv1", "path": "/y/a.mkv"}).codec == "ffv1"
     assert resolve_output(base, {"size": None}).size == (512, 512)
+    assert resolve_output(base, {"size": None}).notes == ()
     assert resolve_output(base, False).path is None
-    assert infer_codec("a.mov", "prores") == "prores"
+    assert resolve_codec("a.mov", "prores") == ("prores", None)
+    assert resolve_codec("a.mp4", "png")[0] == "h264" and resolve_codec("a.mkv", "gif")[0] == "h264"
 
 
 @pytest.mark.parametrize("fit", ["fill", "fit", "letterbox"])

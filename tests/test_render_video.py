@@ -117,7 +117,7 @@ def test_gif_and_png_outputs(gen: TinyGen, tmp_path: Path) -> None:
     render_latents(gen, fn, N, FPS, output=OutputSettings(path=str(folder), codec="png", fps=FPS),
                    frames="4:9", progress=False)
     names = sorted(p.name for p in folder.iterdir())
-    assert names == [f"frame_{i:06d}.png" for i in range(4, 9)]
+    assert names == [".morphstudio-frames"] + [f"frame_{i:06d}.png" for i in range(4, 9)]  # + the marker
     png = cv2.imread(str(folder / "frame_000004.png"))[:, :, ::-1]
     np.testing.assert_array_equal(png, expected_frames(gen, fn, [4])[0])
 

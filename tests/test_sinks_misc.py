@@ -26,13 +26,14 @@ def test_image_folder_appears_only_on_success(tmp_path: Path) -> None:
     sink.write(7, frames())
     assert not out.exists()  # still under the temporary name
     sink.close()
-    assert sorted(p.name for p in out.iterdir()) == ["frame_000007.png", "frame_000008.png", "frame_000009.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".morphstudio-frames", "frame_000007.png", "frame_000008.png",
+                                                     "frame_000009.png"]
 
     again = ImageFolderSink(out)
     again.open(INFO)
     again.write(0, frames(1))
     again.abort()
-    assert len(list(out.iterdir())) == 3 and [p.name for p in tmp_path.iterdir()] == ["pngs"]
+    assert len(list(out.iterdir())) == 4 and [p.name for p in tmp_path.iterdir()] == ["pngs"]
 
 
 def test_image_folder_refuses_a_file(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
+from morphstudio.scene.schema import MAX_CRF, MAX_FPS, MAX_SIZE, MIN_SIZE
 
 CODEC_CHOICES = ("h264", "h265", "vp9", "prores", "gif", "png", "ffv1")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -58,7 +59,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _int(value: str | None, flag: str, minimum: int = 1) -> int | None:
+def _int(value: str | None, flag: str, minimum: int = 1, maximum: int | None = None) -> int | None:
     if value is None:
         return None
     try:
@@ -67,20 +68,22 @@ def _int(value: str | None, flag: str, minimum: int = 1) -> int | None:
         raise RenderError(f"{flag}: expected a whole number, got {value!r}") from None
     if n < minimum:
         raise RenderError(f"{flag}: must be at least {minimum}, got {n}")
+    if maximum is not None and n > maximum:
+        raise RenderError(f"{flag}: must be at most {maximum}, got {n}")
     return n
 
 
 def parse_size(value: str | None) -> tuple[int, int] | None:
-    """``"640x360"`` -> ``(640, 360)``, ``"256"`` -> ``(256, 256)``."""
+    """``"640x360"`` -> ``(640, 360)``, ``"256"`` -> ``(256, 256)``, within the scene schema's limits."""
     if value is None:
         return None
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX\u00d7]\s*(\d+))?\s*", value)
+    m = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX\u00d7]\s*(\d{1,9}))?\s*", value)
     if not m:
         raise RenderError(f"--size: expected WxH (e.g. 640x360) or one number for a square, got {value!r}")
     w = int(m.group(1))
     h = int(m.group(2)) if m.group(2) else w
-    if not (1 <= w <= 16384 and 1 <= h <= 16384):
-        raise RenderError(f"--size: {w}x{h} is out of range (1..16384 per side)")
+    if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
+        raise RenderError(f"--size: {w}x{h} is out of range ({MIN_SIZE}..{MAX_SIZE} per side)")
     return w, h
 
 
@@ -92,8 +95,8 @@ def parse_common(args: argparse.Namespace) -> dict[str, Any]:
             fps = float(args.fps)
         except ValueError:
             raise RenderError(f"--fps: expected a number, got {args.fps!r}") from None
-        if not 0 < fps <= 1000:
-            raise RenderError(f"--fps: must be between 0 and 1000, got {args.fps}")
+        if not 0 < fps <= MAX_FPS:
+            raise RenderError(f"--fps: must be more than 0 and at most {MAX_FPS}, got {args.fps}")
     if args.precision is not None and args.precision.lower() not in PRECISIONS:
         raise RenderError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {args.precision!r}")
     return {
@@ -143,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     common = parse_common(args)
     if args.codec is not None and args.codec not in CODEC_CHOICES:
         raise RenderError(f"--codec: expected one of {', '.join(CODEC_CHOICES)}, got {args.codec!r}")
-    crf = _int(args.crf, "--crf", minimum=0)
+    crf = _int(args.crf, "--crf", minimum=0, maximum=MAX_CRF)
     jobs = _int(args.jobs, "--jobs")
     if args.watch:
         from morphstudio.commands.preview import watch_preview
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return watch_preview(args, common)
 
     scene = load(args, common["fps"])
-    override: dict[str, Any] = {"path": args.output, "size": common["size"], "crf": crf}
+    override: dict[str, Any] = {"path": args.output, "size": common["size"], "crf": crf, "label": "-o/--output"}
     if args.codec is not None:
         override["codec"] = args.codec
     if args.dry_run:
@@ -176,16 +179,20 @@ def run(args: argparse.Namespace) -> int:
 
 def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], override: dict[str, Any],
             jobs: int | None) -> int:
-    """Print what a render would do, touching nothing."""
-    from morphstudio.rendering.renderer import plan_render, resolve_output
+    """Print what a render would do, touching nothing: the same output path and codec, the same refusals."""
+    from morphstudio.rendering.outputs import check_output
+    from morphstudio.rendering.renderer import plan_render
 
-    out = resolve_output(scene.output, override)
+    out = scene.resolved_output(override)
+    check_output(out, scene.input_paths())
     gen = scene.generator()
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=args.frames, batch=common["batch"],
                        precision=common["precision"], jobs=jobs)
     t0 = time.perf_counter()
     scene.latents(list(plan.frames)[:1])  # catches latent errors a real render would hit first
-    for line in scene_summary(scene) + plan.describe():
+    # The plan's output line is the one the render uses (-o / --codec applied); the scene's own is left out.
+    summary = [line for line in scene_summary(scene) if not line.startswith("output:")]
+    for line in summary + plan.describe() + list(out.notes):
         print(line)
     if args.resume and out is not None and out.path is not None and plan.segments:
         from morphstudio.rendering.resume import parts_dir_for

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import SceneError
@@ -48,14 +49,34 @@ def closure_lines(items: list) -> tuple[list[str], bool]:
     return lines, ok
 
 
+def check_scene_output(scene: Any) -> Any:
+    """The output a render of ``scene`` writes, refused here exactly as the render would refuse it (an input
+    overwritten, a folder morphstudio did not write, no extension for a video, a codec the name cannot hold)."""
+    from morphstudio.rendering.batcher import output_size
+    from morphstudio.rendering.outputs import check_output
+    from morphstudio.sinks.ffmpeg import container_check, crf_check
+
+    out = scene.resolved_output()
+    check_output(out, scene.input_paths())
+    if out.path is not None:
+        # Only a scene without output.size needs the model (its resolution) for this check.
+        width, height = output_size(out.size, 0 if out.size is not None else scene.generator().resolution)
+        container_check(out.codec, out.path, width, height)
+        crf_check(out.codec, out.crf)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from morphstudio.api import load_scene
 
     scene = load_scene(args.scene, model=args.model, device=args.device)
+    out = check_scene_output(scene)
     tl = scene.timeline()  # loads the model; layer ranges and file shapes are checked here
     space = scene.latent_space()
     if not args.quiet:
-        print(scene.summary())
+        print(scene.summary())  # its output line is `out`: the path and codec a render writes
+        for note in out.notes:
+            print(note)
         print(f"latents:    [{scene.frame_count}, {space.num_ws}, {space.w_dim}] ({space.family})")
     items = tl.closure()
     lines, ok = closure_lines(items)

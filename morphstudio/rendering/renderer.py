@@ -38,7 +38,9 @@ from morphstudio.rendering.clock import (
     plan_segments,
     segment_length,
 )
+from morphstudio.rendering.lock import OutputLock
 from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+from morphstudio.rendering.outputs import Inputs, OutputSettings, check_output, resolve_output
 from morphstudio.rendering.resume import latents_digest, open_parts, parts_dir_for
 from morphstudio.rendering.segments import (
     Segment,
@@ -51,7 +53,7 @@ from morphstudio.rendering.segments import (
 )
 from morphstudio.rendering.worker import SinkWorker
 from morphstudio.sinks.base import Sink, StreamInfo
-from morphstudio.sinks.ffmpeg import FfmpegSink, container_check
+from morphstudio.sinks.ffmpeg import FfmpegSink, container_check, crf_check
 from morphstudio.sinks.image_folder import ImageFolderSink
 from morphstudio.sinks.tee import TeeSink
 from morphstudio.sinks.window import PreviewClosed, WindowSink
@@ -59,72 +61,6 @@ from morphstudio.sinks.window import PreviewClosed, WindowSink
 LatentsFn = Callable[[Sequence[int]], np.ndarray]
 
 LATENT_CHUNK = 256  # frames of latents computed at once outside segments (memory: 256 x num_ws x w_dim floats)
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """The renderer's view of a scene's ``output`` block (any object with these attributes converts).
-
-    Attributes:
-        path: Output file (a folder for ``png``); ``None`` = no file, frames only go to the extra sinks.
-        size: ``(W, H)``, one int for a square, or ``None`` for the model's resolution.
-        fit: ``fill`` | ``fit`` | ``letterbox``.
-        fps: Frames per second.
-        codec: ``h264`` | ``h265`` | ``vp9`` | ``prores`` | ``gif`` | ``png`` | ``ffv1``.
-        crf: Quality; ``None`` = codec default.
-        audio: Audio file to mux, or ``None``.
-        segment_seconds: Length of independently encoded segments.
-    """
-
-    path: str | None = "out.mp4"
-    size: tuple[int, int] | int | None = None
-    fit: str = "fill"
-    fps: float = 30.0
-    codec: str = "h264"
-    crf: int | None = None
-    audio: str | None = None
-    segment_seconds: float = 4.0
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> OutputSettings:
-        """From an ``OutputSpec`` (pydantic), a dict, or an OutputSettings."""
-        if spec is None:
-            return cls()
-        if isinstance(spec, OutputSettings):
-            return spec
-        get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
-        size = get("size", None)
-        return cls(
-            path=None if get("path", "out.mp4") is None else str(get("path", "out.mp4")),
-            size=tuple(size) if isinstance(size, (list, tuple)) else size,
-            fit=get("fit", "fill") or "fill",
-            fps=float(get("fps", 30.0) or 30.0),
-            codec=get("codec", "h264") or "h264",
-            crf=get("crf", None),
-            audio=None if get("audio", None) is None else str(get("audio", None)),
-            segment_seconds=float(get("segment_seconds", 4.0) or 4.0),
-        )
-
-    def with_path(self, path: str | Path | None) -> OutputSettings:
-        """A copy writing to ``path``, with the codec adjusted when the extension demands it."""
-        if path is None:
-            return replace(self, path=None)
-        return replace(self, path=str(path), codec=infer_codec(str(path), self.codec))
-
-
-def infer_codec(path: str, codec: str) -> str:
-    """Codec implied by an output name: ``.gif`` -> gif, no extension -> png folder, ``.webm`` -> vp9; a still
-    format asked to write a video file falls back to h264. Otherwise ``codec`` is kept (and checked later)."""
-    ext = Path(path).suffix.lower()
-    if ext == ".gif":
-        return "gif"
-    if ext == "" or path.endswith(("/", os.sep)):
-        return "png"
-    if ext == ".webm" and codec != "vp9":
-        return "vp9"
-    if codec in ("gif", "png"):
-        return "vp9" if ext == ".webm" else "h264"
-    return codec
 
 
 @dataclass
@@ -249,6 +185,7 @@ def plan_render(
     dtype = resolve_dtype(precision, device)
     if out.path is not None:
         container_check(out.codec, out.path, width, height)
+        crf_check(out.codec, out.crf)
         if out.audio is not None and out.codec in ("gif", "png"):
             raise RenderError(f"output.audio: cannot add audio to {out.codec} output ({out.path})")
     if batch is not None and batch < 1:
@@ -313,6 +250,7 @@ def render_latents(
     progress: bool = True,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
+    inputs: Inputs = (),
 ) -> RenderResult:
     """Render frames of ``latents_fn`` with ``generator`` to a file and/or sinks.
 
@@ -336,13 +274,16 @@ def render_latents(
         progress: Show a tqdm bar (only on a terminal).
         should_stop: Polled each batch; returning True stops the render like a closed preview window.
         log: Where notes go (default: stderr).
+        inputs: ``(what, path)`` of the files the frames are made from (scene, model, audio, photos...): the
+            output may be none of them, nor a folder holding one (see :func:`check_output`).
 
     Returns:
         A :class:`RenderResult`.
 
     Raises:
-        RenderError: Bad settings, or the render failed; EncoderError when ffmpeg failed. Nothing partial is
-            left at the output path; finished segments stay in the parts folder for ``--resume``.
+        RenderError: Bad settings, an output that would destroy something the render did not make, another
+            render writing the same output, or the render failed; EncoderError when ffmpeg failed. Nothing
+            partial is left at the output path; finished segments stay in the parts folder for ``--resume``.
     """
     t0 = time.perf_counter()
     out = OutputSettings.from_spec(output) if output is not None else OutputSettings(path=None)
@@ -352,6 +293,7 @@ def render_latents(
     if out.path is None and not sinks:
         raise RenderError("nothing to render to: give an output path or at least one sink")
     if out.path is not None:
+        check_output(out, inputs)
         prepare_output_folder(Path(out.path), out.codec)
     rng = plan.frames
     info = StreamInfo(plan.width, plan.height, fps, len(rng), rng.start)
@@ -360,6 +302,9 @@ def render_latents(
                          duration if duration is not None else frame_count / fps, generator.device)
     batcher = Batcher(generator, plan.width, plan.height, out.fit, plan.precision, source)
     result = RenderResult(Path(out.path) if out.path else None, rng, plan.width, plan.height, fps, 0.0, plan.batch)
+    for note in out.notes:
+        result.notes.append(note)
+        say(note)
 
     extra = None
     if sinks:
@@ -372,6 +317,13 @@ def render_latents(
     manifest = None
     parts = None
     segments: list[Segment] = []
+    # One render per output: taken before the parts folder or the output is touched, held until the end.
+    lock = OutputLock(out.path, out.label) if out.path is not None else None
+    if lock is not None:
+        note = lock.acquire()
+        if note:
+            result.notes.append(note)
+            say(note)
     try:
         if plan.segments:
             assert out.path is not None
@@ -389,12 +341,16 @@ def render_latents(
             for s, e in plan.segments:
                 seg = Segment(s, e, segment_file(parts, s, e, ext))
                 lane = _Lane(s, e, segment=seg)
-                if resume and manifest.finished(s, e) is not None:
+                if resume and f"{s}-{e}" in manifest.segments:
                     # The latents fetched for the check feed the render if the segment cannot be reused.
                     lane.ws = np.asarray(latents_fn(list(range(s, e))), dtype=np.float32)
                     lane.ws_start = s
                     lane.digest = latents_digest(lane.ws)
-                    seg.reused = manifest.finished(s, e, lane.digest) is not None
+                    found, why = manifest.verify(s, e, lane.digest)
+                    seg.reused = found is not None
+                    if why:
+                        result.notes.append(why)
+                        say(why)
                 segments.append(seg)
                 if not seg.reused:
                     lanes.append(lane)
@@ -444,6 +400,9 @@ def render_latents(
     except BaseException:
         _abort(lanes, extra, parts)
         raise
+    finally:
+        if lock is not None:
+            lock.release()
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -452,10 +411,8 @@ def prepare_output_folder(path: Path, codec: str) -> None:
     """Create the output's folder and check it is writable, so a bad path fails before any work is done.
 
     Raises:
-        RenderError: The folder cannot be created or written, or a video would replace a folder.
+        RenderError: The folder cannot be created or written.
     """
-    if codec != "png" and path.is_dir():
-        raise RenderError(f"output.path: {path} is a folder; give a file name such as {path / 'out.mp4'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -519,6 +476,7 @@ def _run_loop(
     in_flight = 1 if batcher.is_cuda else 0
     waiting = list(lanes)
     active: list[_Lane] = []
+    closing: list[_Lane] = []  # handed all their frames; their encoder is still finishing
     batch = plan.batch
     try:
         while waiting or active or pending_q:
@@ -561,10 +519,18 @@ def _run_loop(
                 if lane.dispatched == lane.stop - lane.start:
                     if lane.worker is not None:
                         lane.worker.finish()
+                        closing.append(lane)
                     active.remove(lane)
             for lane in active:
                 if lane.worker is not None:
                     lane.worker.check()
+            # A segment whose encoder fails while finishing (ffmpeg's exit status comes only then) stops the
+            # render now, not when the last segment is joined.
+            for lane in list(closing):
+                ended = lane.worker.done()
+                lane.worker.check()
+                if ended:
+                    closing.remove(lane)
             if extra is not None:
                 extra.check()
         for lane in lanes:
@@ -575,32 +541,6 @@ def _run_loop(
         bar.close()
         if plan.cpu_threads:
             torch.set_num_threads(old_threads)
-
-
-def resolve_output(base: Any, output: Any) -> OutputSettings | None:
-    """Combine a scene's ``output`` block with a caller's override.
-
-    Args:
-        base: The scene's ``OutputSpec`` (or anything :meth:`OutputSettings.from_spec` takes).
-        output: ``None`` (use ``base``), ``False`` (no file), a path (``base`` with that path; codec adjusted to
-            the extension), a dict of field overrides, or a full ``OutputSpec``/``OutputSettings``.
-    """
-    settings = OutputSettings.from_spec(base)
-    if output is None:
-        return settings.with_path(settings.path) if settings.path else settings
-    if output is False:
-        return replace(settings, path=None)
-    if isinstance(output, (str, Path)):
-        return settings.with_path(output)
-    if isinstance(output, dict):
-        fields = {k: v for k, v in output.items() if v is not None}
-        path = fields.pop("path", settings.path)
-        codec = fields.get("codec")
-        merged = replace(settings, **{k: (tuple(v) if k == "size" and isinstance(v, list) else v)
-                                      for k, v in fields.items()})
-        merged = merged.with_path(path)
-        return replace(merged, codec=codec) if codec is not None else merged
-    return OutputSettings.from_spec(output)
 
 
 def render_scene(
@@ -639,7 +579,10 @@ def render_scene(
     Returns:
         A :class:`RenderResult`.
     """
-    out = resolve_output(scene.output, output)
+    out = scene.resolved_output(output)
+    inputs = scene.input_paths()
+    if out is not None:
+        check_output(out, inputs)  # before the model loads: a refused output fails at once
     gen = scene.generator()
     if device is not None:
         dev = resolve_device(device)
@@ -652,7 +595,7 @@ def render_scene(
         gen, scene.latents, scene.frame_count, scene.fps,
         output=out, noise=getattr(scene, "noise", None), duration=getattr(scene, "duration", None),
         frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=scene.fingerprint(),
-        resume=resume, jobs=jobs, progress=progress, should_stop=should_stop, log=log,
+        resume=resume, jobs=jobs, progress=progress, should_stop=should_stop, log=log, inputs=inputs,
     )
 
 

@@ -1,8 +1,9 @@
 """The parts folder's manifest: which encoded segments are finished, and for what exactly.
 
 A segment is reused by ``--resume`` only when the scene fingerprint and every output setting match the current
-render, its frame range is the same, its file is there with the recorded size, and the latents of its frames hash
-to the recorded digest. Anything else is re-rendered.
+render, its frame range and frame count are the same, its file is there with the recorded size and still has the
+recorded content hash (sha256 of the file: a segment damaged after it was written is re-rendered, not joined),
+and the latents of its frames hash to the recorded digest. Anything else is re-rendered.
 """
 
 from __future__ import annotations
@@ -18,14 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from morphstudio.errors import RenderError
+
 MANIFEST_NAME = "manifest.json"
-FORMAT = "morphstudio-parts/1"
+FORMAT = "morphstudio-parts/2"  # /2: segments record their frame count and content hash
 
 
 def parts_dir_for(output: str | Path) -> Path:
     """``dir/.NAME.parts/`` beside the output file."""
     out = Path(output)
     return out.with_name(f".{out.name}.parts")
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks (a segment can be hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def latents_digest(ws: np.ndarray) -> str:
@@ -42,7 +54,7 @@ class Manifest:
         folder: The parts folder.
         fingerprint: Scene fingerprint the segments were rendered from.
         settings: Output settings (size, fit, fps, codec, crf, precision, noise, segment length...).
-        segments: ``"start-stop"`` -> ``{"file", "bytes", "latents"}`` for finished segments.
+        segments: ``"start-stop"`` -> ``{"file", "bytes", "frames", "sha256", "latents"}`` for finished segments.
     """
 
     folder: Path
@@ -63,33 +75,54 @@ class Manifest:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, self.path)
 
-    def record(self, start: int, stop: int, file: Path, digest: str) -> None:
-        """Mark a segment finished (thread-safe: encoder threads call this)."""
+    def record(self, start: int, stop: int, file: Path, digest: str, frames: int) -> None:
+        """Mark a segment finished: its frame count and the file's content hash (thread-safe: encoder threads
+        call this; the hash is taken outside the lock, so parallel encoders do not wait on each other)."""
+        entry = {"file": file.name, "bytes": file.stat().st_size, "frames": frames, "sha256": file_sha256(file),
+                 "latents": digest}
         with self._lock:
-            self.segments[f"{start}-{stop}"] = {"file": file.name, "bytes": file.stat().st_size, "latents": digest}
+            self.segments[f"{start}-{stop}"] = entry
             self.save()
 
     def finished(self, start: int, stop: int, digest: str | None = None) -> Path | None:
         """The file of a finished segment matching ``start``/``stop`` (and ``digest`` when given), else None."""
+        return self.verify(start, stop, digest)[0]
+
+    def verify(self, start: int, stop: int, digest: str | None = None) -> tuple[Path | None, str | None]:
+        """Check a finished segment before it is reused.
+
+        Returns:
+            ``(file, None)`` when it can be reused; ``(None, why)`` when it must be re-rendered (``why`` is
+            None when there was simply nothing recorded).
+        """
         entry = self.segments.get(f"{start}-{stop}")
         if not entry:
-            return None
-        f = self.folder / entry["file"]
-        if not f.is_file() or f.stat().st_size != entry.get("bytes"):
-            return None
+            return None, None
+        f = self.folder / str(entry.get("file", ""))
+        name = f"resume: segment {start}..{stop - 1} ({f.name})"
+        if f.parent != self.folder or not f.is_file():
+            return None, f"{name} is missing; rendering it again"
+        if entry.get("frames") != stop - start:
+            return None, f"{name} records {entry.get('frames')} frames, not {stop - start}; rendering it again"
+        if f.stat().st_size != entry.get("bytes") or file_sha256(f) != entry.get("sha256"):
+            return None, f"{name} changed since it was written (its content hash differs); rendering it again"
         if digest is not None and entry.get("latents") != digest:
-            return None
-        return f
+            return None, f"{name} was made from other latents; rendering it again"
+        return f, None
 
 
 def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume: bool) -> tuple[Manifest, str]:
     """Prepare the parts folder for a render.
 
-    Without ``resume`` any existing folder is replaced. With it, a manifest whose fingerprint and settings match
-    is kept (its finished segments become reusable) and everything else in the folder is deleted.
+    Without ``resume`` an existing folder is replaced. With it, a manifest whose fingerprint and settings match
+    is kept (its finished segments become reusable) and everything else in the folder is deleted. Either way a
+    folder is deleted only when morphstudio made it (it holds a manifest, or nothing).
 
     Returns:
         The manifest and a short note for the user about what happened.
+
+    Raises:
+        RenderError: The folder exists but is not a parts folder morphstudio made.
     """
     settings = json.loads(json.dumps(settings))  # normalise tuples -> lists so comparisons match the file
     note = ""
@@ -98,9 +131,12 @@ def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume:
             data = json.loads((folder / MANIFEST_NAME).read_text())
         except (OSError, ValueError):
             data = {}
+        if not isinstance(data, dict) or not isinstance(data.get("segments", {}), dict):
+            data = {}
         if data.get("format") == FORMAT and data.get("fingerprint") == fingerprint and data.get("settings") == settings:
-            man = Manifest(folder, fingerprint, settings, dict(data.get("segments", {})))
-            keep = {MANIFEST_NAME} | {e["file"] for e in man.segments.values()}
+            man = Manifest(folder, fingerprint, settings,
+                           {k: v for k, v in data.get("segments", {}).items() if isinstance(v, dict)})
+            keep = {MANIFEST_NAME} | {str(e.get("file")) for e in man.segments.values() if isinstance(e, dict)}
             for f in folder.iterdir():
                 if f.name not in keep:
                     if f.is_dir():
@@ -112,6 +148,9 @@ def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume:
     elif resume:
         note = f"resume: nothing to resume in {folder}; rendering everything"
     if folder.exists():
+        if not folder.is_dir() or (any(folder.iterdir()) and not (folder / MANIFEST_NAME).is_file()):
+            raise RenderError(f"output.path: {folder} is in the way: morphstudio keeps its segments there, but it "
+                              "is not a parts folder morphstudio made; move it away")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     man = Manifest(folder, fingerprint, settings)

@@ -57,9 +57,10 @@ def segment_sink(seg: Segment, codec: str, crf: int | None, threads: int | None)
 
 
 def commit(seg: Segment, manifest: Manifest, digest: str) -> None:
-    """Move a finished segment into place and record it (runs on the encoder's thread)."""
+    """Move a finished segment into place and record it with its frame count and content hash (runs on the
+    encoder's thread)."""
     os.replace(partial_name(seg.file), seg.file)
-    manifest.record(seg.start, seg.stop, seg.file, digest)
+    manifest.record(seg.start, seg.stop, seg.file, digest, len(seg))
 
 
 def discard_partials(folder: Path) -> None:
@@ -94,7 +95,7 @@ def join_segments(segments: list[Segment], output: Path, audio: str | None, fold
         args += ["-movflags", "+faststart"]
     args += ["-f", muxer_for(output), str(tmp)]
     try:
-        run_ffmpeg(args, f"{output}: joining {len(segments)} segment(s)")
+        run_ffmpeg(args, f"{output}: joining {len(segments)} segment(s)", expect=tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -59,6 +59,10 @@ class SinkWorker:
             self.error = exc
             self._stop.set()
 
+    def done(self) -> bool:
+        """The worker thread has ended (closed its sink, failed or was aborted)."""
+        return not self._thread.is_alive()
+
     def backlog(self) -> int:
         """Batches waiting in the queue."""
         return self._q.qsize()

@@ -23,6 +23,12 @@ Ease = Literal["linear", "in", "out", "in-out"]
 GROUPS: tuple[str, ...] = ("coarse", "middle", "fine")
 FACE_KINDS: tuple[str, ...] = ("seed", "latent", "image", "average", "blend", "analogy", "mix")
 
+# Output limits, shared with the command line (render --fps / --size / --crf take theirs from here).
+MAX_FPS = 240
+MIN_SIZE = 8  # pixels per side
+MAX_SIZE = 16384
+MAX_CRF = 63  # the widest encoder range (vp9); the renderer narrows it per codec
+
 
 class _Spec(BaseModel):
     """Base of every scene model: unknown keys are errors, and no silent type coercion (``fps: yes`` is not 1,
@@ -81,8 +87,8 @@ def _parse_size(value: Any) -> tuple[int, int] | None:
         value = [value, value]
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
         w, h = int(value[0]), int(value[1])
-        if not (8 <= w <= 16384 and 8 <= h <= 16384):
-            raise ValueError(f"width and height must be between 8 and 16384 pixels, got {[w, h]}")
+        if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
+            raise ValueError(f"width and height must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {[w, h]}")
         if w % 2 or h % 2:
             raise ValueError(f"width and height must be even (video encoders need it), got {[w, h]}")
         return (w, h)
@@ -187,14 +193,14 @@ class OutputSpec(_Spec):
     fit: Literal["fill", "fit", "letterbox"] = Field(
         "fill", description="Non-square sizes: fill = cover and centre-crop, fit = stretch, letterbox = black bars."
     )
-    fps: float = Field(30.0, gt=0, le=240, description="Frames per second.")
+    fps: float = Field(30.0, gt=0, le=MAX_FPS, description="Frames per second.")
     duration: float | None = Field(
         None, gt=0, le=86400, description="Seconds. null = derived from the timeline (or walk period)."
     )
     codec: Literal["h264", "h265", "vp9", "prores", "gif", "png", "ffv1"] = Field(
         "h264", description="h264 (default), h265, vp9, prores, gif, png (an image folder) or ffv1 (lossless)."
     )
-    crf: int | None = Field(None, ge=0, le=63, description="Quality (lower = better); null = the codec's default.")
+    crf: int | None = Field(None, ge=0, le=MAX_CRF, description="Quality (lower = better); null = the codec's default.")
     audio: PathStr | None = Field(None, description="Audio file to mux into the video. Relative to the scene file.")
     segment_seconds: float = Field(
         4.0, gt=0, le=3600, description="Video is encoded in segments this long (parallel encoders, --resume)."

@@ -33,6 +33,12 @@ CONTAINERS: dict[str, tuple[str, ...]] = {
 }
 
 DEFAULT_CRF: dict[str, int] = {"h264": 18, "h265": 22, "vp9": 30}
+# The quality range each encoder accepts (libx265 refuses crf > 51, libvpx-vp9 > 63; libx264 clamps to 51).
+MAX_CRF: dict[str, int] = {"h264": 51, "h265": 51, "vp9": 63}
+
+# ffmpeg refuses any picture whose padded area (width + 128) * (height + 128) reaches INT_MAX / 8
+# (av_image_check_size): 16384x16384 passes a per-side limit yet fails in ffmpeg's rawvideo input.
+FFMPEG_MAX_AREA = (2**31 - 1) // 8
 
 STDERR_LINES = 40
 
@@ -72,6 +78,21 @@ def container_check(codec: str, path: str | Path, width: int, height: int) -> No
         )
     if codec in ("h264", "h265", "vp9") and (width % 2 or height % 2):
         raise RenderError(f"output.size: {codec} needs an even width and height, got {width}x{height}")
+    if (width + 128) * (height + 128) >= FFMPEG_MAX_AREA:
+        raise RenderError(f"output.size: {width}x{height} is larger than ffmpeg can encode "
+                          f"((width + 128) x (height + 128) must stay under {FFMPEG_MAX_AREA:,} pixels)")
+
+
+def crf_check(codec: str, crf: int | None) -> None:
+    """Refuse a quality the codec's encoder would reject (or silently clamp).
+
+    Raises:
+        RenderError: ``crf`` outside the encoder's range.
+    """
+    if crf is None or codec not in MAX_CRF:
+        return
+    if not 0 <= crf <= MAX_CRF[codec]:
+        raise RenderError(f"output.crf: {codec} quality must be between 0 and {MAX_CRF[codec]}, got {crf}")
 
 
 def codec_args(codec: str, crf: int | None = None, threads: int | None = None) -> list[str]:
@@ -123,8 +144,9 @@ class StderrTail:
         return "\n".join(self._lines)
 
 
-def run_ffmpeg(args: Sequence[str], what: str) -> None:
-    """Run a non-streaming ffmpeg command (concat, mux) and raise :class:`EncoderError` if it fails."""
+def run_ffmpeg(args: Sequence[str], what: str, expect: Path | None = None) -> None:
+    """Run a non-streaming ffmpeg command (concat, mux) and raise :class:`EncoderError` if it fails, or if it
+    exits 0 without writing the file ``expect``."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
@@ -133,6 +155,17 @@ def run_ffmpeg(args: Sequence[str], what: str) -> None:
     if proc.returncode != 0:
         raise EncoderError(f"{what}: ffmpeg failed", returncode=proc.returncode,
                            stderr_tail="\n".join(proc.stderr.decode("utf-8", "replace").splitlines()[-STDERR_LINES:]))
+    if expect is not None and not _written(expect):
+        raise EncoderError(f"{what}: ffmpeg exited 0 but wrote nothing to {expect}", returncode=0,
+                           stderr_tail="\n".join(proc.stderr.decode("utf-8", "replace").splitlines()[-STDERR_LINES:]))
+
+
+def _written(path: Path) -> bool:
+    """The file is there and not empty (an ffmpeg that exits 0 after writing nothing is a failure)."""
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 class FfmpegSink(Sink):
@@ -205,6 +238,8 @@ class FfmpegSink(Sink):
         rc = proc.wait()
         if rc != 0:
             self._fail("ffmpeg failed", rc)
+        if not _written(self.temp_path):
+            self._fail(f"ffmpeg exited 0 but wrote nothing to {self.temp_path}", 0)
         self._proc = None
         if self.rename_on_close:
             os.replace(self.temp_path, self.path)
