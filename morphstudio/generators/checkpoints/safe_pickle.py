@@ -631,6 +631,10 @@ def safe_load(file: BinaryIO, path: str | Path, storages: str | None = None,
         if isinstance(err, CheckpointError) and err.path is None:
             raise CheckpointError(path, err.message, hint=err.hint) from None
         raise
+    except MemoryError:
+        # CPython's unpickler reserves the length a bytes opcode claims before reading it; the reservation is
+        # never touched (reads through the map stop at the file's end), so only a claim beyond RAM gets here.
+        raise CheckpointError(path, "a corrupt pickle: it claims more memory than the machine has") from None
     except PICKLE_ERRORS as exc:
         what = "truncated" if isinstance(exc, EOFError) or "truncated" in str(exc) else "corrupt"
         raise CheckpointError(path, f"a {what} pickle ({_first_line(exc)})") from None

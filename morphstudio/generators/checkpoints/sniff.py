@@ -138,7 +138,7 @@ def sniff(path: Path) -> Sniffed:
 
 def _looks_like_safetensors(head: bytes, size: int, path: Path) -> bool:
     """8-byte little-endian header length, then a JSON object. A cut-off file is reported as such."""
-    if len(head) < 9 or head[8:9] != b"{":
+    if len(head) < 9 or head[8:9] not in (b"{", b"["):  # a list is no valid header, but say so (read_header)
         return False
     (n,) = struct.unpack("<Q", head[:8])
     if n < 2 or n >= 2**40:  # not a length: some other binary that happens to have "{" at byte 8
