@@ -67,10 +67,11 @@ class FakeTFNetwork:
 
 
 class Reduce:
-    """An object whose pickle is ``func(*args)``: the classic malicious ``__reduce__`` payload."""
+    """An object whose pickle is ``func(*args)``: the classic malicious ``__reduce__`` payload. With ``state``,
+    a ``BUILD`` opcode then applies that state to the result (``result.__setstate__(state)``)."""
 
-    def __init__(self, func: Global, args: tuple[Any, ...]) -> None:
-        self.func, self.args = func, args
+    def __init__(self, func: Global, args: tuple[Any, ...], state: Any = None) -> None:
+        self.func, self.args, self.state = func, args, state
 
 
 class OfficialPickler(pickle._Pickler):  # the pure-Python pickler: its dispatch table can be extended
@@ -125,7 +126,7 @@ class OfficialPickler(pickle._Pickler):  # the pure-Python pickler: its dispatch
         self.write(pickle.BUILD)
 
     def save_call(self, obj: Reduce) -> None:
-        self.save_reduce(obj.func, obj.args, obj=obj)
+        self.save_reduce(obj.func, obj.args, state=obj.state, obj=obj)
 
     dispatch[Global] = save_global_ref
     dispatch[Persistent] = save_persistent

@@ -28,8 +28,13 @@ from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.checkpoints.native import read_native, save_native
 from morphstudio.generators.checkpoints.nvidia_pkl import is_nvidia_snapshot, read_nvidia_pickle
 from morphstudio.generators.checkpoints.rosinality import looks_like_rosinality, read_rosinality
-from morphstudio.generators.checkpoints.safe_pickle import EasyDict, safe_load
-from morphstudio.generators.checkpoints.sniff import sniff
+from morphstudio.generators.checkpoints.safe_pickle import (
+    EasyDict,
+    StoragePlaceholder,
+    safe_load,
+    safe_load_file,
+)
+from morphstudio.generators.checkpoints.sniff import open_regular, sniff
 from morphstudio.generators.checkpoints.tf_pkl import is_tf_pickle, read_tf_pickle
 from morphstudio.generators.loading import CheckpointData
 
@@ -38,7 +43,11 @@ __all__ = ["BUILTIN_DIR", "available_builtins", "read_checkpoint", "resolve_sour
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "builtin"
 BUILTIN_PREFIX = "builtin:"
 #: Largest ``data.pkl`` accepted inside a ``torch.save`` zip (the structure only; tensors are separate entries).
-MAX_DATA_PKL = 256 * 2**20
+MAX_DATA_PKL = 64 * 2**20
+#: ``torch.save`` stores zip members uncompressed; a re-zipped file may deflate them, but real weights shrink by a
+#: few percent at most. All members together may unpack to this many times the file's size (plus 1 MiB), which
+#: leaves zip bombs (zeros deflate ~1000:1) no room.
+MAX_ZIP_EXPANSION = 4
 
 
 def available_builtins() -> list[str]:
@@ -90,8 +99,8 @@ def read_checkpoint(source: str | Path) -> CheckpointData:
 
 
 def _read_pickle(path: Path) -> CheckpointData:
-    with path.open("rb") as f:
-        obj = safe_load(f, path)
+    with open_regular(path) as f:
+        obj = safe_load_file(f, path)
     if is_tf_pickle(obj):
         return read_tf_pickle(obj, path)
     if is_nvidia_snapshot(obj):
@@ -100,8 +109,13 @@ def _read_pickle(path: Path) -> CheckpointData:
 
 
 def _read_torch_file(path: Path, fmt: str) -> CheckpointData:
-    """``torch.save`` files: scan the structure through the allow-list (no tensor data), then dispatch."""
-    obj = _scan_torch(path, fmt)
+    """``torch.save`` files: scan the structure through the allow-list (no tensor data), then dispatch.
+
+    The scan is also the size check for what ``torch.load`` will allocate afterwards: every storage's claimed
+    size must be present in the file (and, in a zip, match its member's unpacked size), and no tensor may ask
+    for values beyond its storage or set its own state.
+    """
+    obj, storages = _scan_torch(path, fmt)
     if isinstance(obj, dict) and looks_like_rosinality(obj):
         return read_rosinality(path)
     raise CheckpointError(path, f"a PyTorch file, but not a generator checkpoint morphstudio knows: it holds "
@@ -109,27 +123,55 @@ def _read_torch_file(path: Path, fmt: str) -> CheckpointData:
                           hint="supported .pt files are rosinality stylegan2-pytorch checkpoints (with 'g_ema')")
 
 
-def _scan_torch(path: Path, fmt: str) -> Any:
-    if fmt == "torch-zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                pkls = [n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
-                if not pkls:
-                    raise CheckpointError(path, "a zip archive, but not a PyTorch checkpoint (no data.pkl inside)")
-                info = zf.getinfo(pkls[0])
-                if info.file_size > MAX_DATA_PKL:  # tensor data lives in other entries: this is no checkpoint
-                    raise CheckpointError(path, f"{pkls[0]} inside is {info.file_size / 2**20:.0f} MiB; a PyTorch "
-                                                "checkpoint's pickle is small, refusing to unpack it")
-                data = zf.read(pkls[0])
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-            raise CheckpointError(path, f"a truncated or corrupt zip/PyTorch file ({exc})") from None
-        return safe_load(io.BytesIO(data), path, storages="placeholder")
-    with path.open("rb") as f:
-        for _ in range(3):  # magic number, protocol version, system info
-            safe_load(f, path)
-        return safe_load(f, path, storages="placeholder")
+def _scan_torch(path: Path, fmt: str) -> tuple[Any, dict[str, StoragePlaceholder]]:
+    size = path.stat().st_size
+    with open_regular(path) as f:
+        if fmt == "torch-zip":
+            return _scan_torch_zip(path, f, size)
+        storages: dict[str, StoragePlaceholder] = {}
+        # magic number, protocol version, system info, then the object
+        obj = safe_load_file(f, path, storages="placeholder", count=4, found=storages)
+    claimed = sum(s.nbytes for s in storages.values())
+    if claimed > size:
+        raise CheckpointError(path, f"its tensors claim {claimed} bytes of data, the file has {size} (truncated or "
+                                    "malformed)")
+    return obj, storages
 
 
+def _scan_torch_zip(path: Path, f: Any, size: int) -> tuple[Any, dict[str, StoragePlaceholder]]:
+    try:
+        with zipfile.ZipFile(f) as zf:
+            infos = zf.infolist()
+            pkls = [i for i in infos if i.filename == "data.pkl" or i.filename.endswith("/data.pkl")]
+            if not pkls:
+                raise CheckpointError(path, "a zip archive, but not a PyTorch checkpoint (no data.pkl inside)")
+            if len(pkls) > 1:  # torch.load picks one by its own rule; the scan must see the same one
+                raise CheckpointError(path, f"a zip archive with {len(pkls)} data.pkl files; a PyTorch checkpoint "
+                                            "has one")
+            unpacked = sum(i.file_size for i in infos)
+            if unpacked > MAX_ZIP_EXPANSION * size + 2**20:
+                biggest = max(infos, key=lambda i: i.file_size)
+                raise CheckpointError(path, f"a zip whose members unpack to {unpacked} bytes from a {size}-byte file "
+                                            f"({biggest.filename}: {biggest.file_size}); refusing a zip bomb")
+            info = pkls[0]
+            if info.file_size > MAX_DATA_PKL:  # tensor data lives in other entries: this is no checkpoint
+                raise CheckpointError(path, f"{info.filename} inside is {info.file_size / 2**20:.0f} MiB; a PyTorch "
+                                            "checkpoint's pickle is small, refusing to unpack it")
+            data = zf.read(info)
+            members = {i.filename: i for i in infos}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(path, f"a truncated or corrupt zip/PyTorch file ({exc})") from None
+    storages: dict[str, StoragePlaceholder] = {}
+    obj = safe_load(io.BytesIO(data), path, storages="placeholder", found=storages)
+    prefix = info.filename[: -len("data.pkl")]
+    for key, storage in storages.items():
+        member = members.get(f"{prefix}data/{key}")
+        if member is None:
+            raise CheckpointError(path, f"tensor storage {key!r} has no data/{key} entry in the zip (truncated?)")
+        if member.file_size != storage.nbytes:
+            raise CheckpointError(path, f"tensor storage {key!r} claims {storage.numel} {storage.dtype} values "
+                                        f"({storage.nbytes} bytes); its zip entry unpacks to {member.file_size}")
+    return obj, storages
 def _describe_obj(obj: Any) -> str:
     if isinstance(obj, dict) and not isinstance(obj, EasyDict):
         keys = ", ".join(repr(k) for k in list(obj)[:8])

@@ -9,6 +9,7 @@ loader trusts the embedded copy). A plain safetensors file without that key is a
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,15 @@ from safetensors.torch import load_file, save_file
 
 from morphstudio.errors import CheckpointError
 from morphstudio.files import atomic_path
+from morphstudio.generators.checkpoints.nvidia_pkl import to_plain
+from morphstudio.generators.checkpoints.sniff import MAX_SAFETENSORS_HEADER, open_regular
 from morphstudio.generators.loading import FAMILIES, CheckpointData
 
 FORMAT_VERSION = 1
 META_KEY = "morphstudio"
+
+#: Largest JSON config read from beside a safetensors file.
+MAX_CONFIG_BYTES = 4 * 2**20
 
 _DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
@@ -102,10 +108,7 @@ def read_native(path: Path) -> CheckpointData:
     header = read_header(path)
     embedded = (header.get("__metadata__") or {}).get(META_KEY)
     if embedded is not None:
-        try:
-            meta = json.loads(embedded)
-        except ValueError as exc:
-            raise CheckpointError(path, f"the embedded morphstudio metadata is not valid JSON ({exc})") from None
+        meta = _json_object(embedded, path, "the embedded morphstudio metadata")
         fmt = "morphstudio safetensors"
     else:
         meta, fmt = _sidecar(path)
@@ -116,8 +119,35 @@ def read_native(path: Path) -> CheckpointData:
         raise CheckpointError(path, f"corrupt safetensors file: {exc}") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     return CheckpointData(family=family, init_kwargs=init_kwargs, state=state, format=fmt, path=str(path),
-                          extra={"source_format": meta.get("source_format"), "source": meta.get("source"),
+                          extra={"source_format": _text(meta.get("source_format")), "source": _text(meta.get("source")),
                                  "notes": []})
+
+
+def _json_object(text: str | bytes, path: Path, what: str) -> dict[str, Any]:
+    """``json.loads`` of a JSON object; anything else (a list, a number, too deep to parse) is one clear error."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(path, f"{what} is not valid JSON ({_first_line(exc)})") from None
+    except RecursionError:
+        raise CheckpointError(path, f"{what} is nested too deeply to be a model description") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(path, f"{what} is a JSON {_json_type(value)}, not an object")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """A description field as a short string (configs are read from files: they may hold anything)."""
+    return value[:200] if isinstance(value, str) else None
+
+
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -126,20 +156,23 @@ def read_header(path: Path) -> dict[str, Any]:
     Raises:
         CheckpointError: Naming the first tensor that does not fit, or what is wrong with the header.
     """
-    size = path.stat().st_size
-    with path.open("rb") as f:
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
         raw = f.read(8)
         if len(raw) < 8:
             raise CheckpointError(path, "truncated safetensors file (no header)")
         (n,) = struct.unpack("<Q", raw)
+        if n > MAX_SAFETENSORS_HEADER:
+            raise CheckpointError(path, f"safetensors header of {n} bytes; refusing headers over "
+                                        f"{MAX_SAFETENSORS_HEADER // 2**20} MiB")
         if 8 + n > size:
             raise CheckpointError(path, f"truncated safetensors file: header of {n} bytes, file of {size}")
-        try:
-            header = json.loads(f.read(n))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CheckpointError(path, f"corrupt safetensors header ({exc})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(path, "corrupt safetensors header (not a JSON object)")
+        header = _json_object(f.read(n), path, "the safetensors header")
+    metadata = header.get("__metadata__")
+    if metadata is not None and not (isinstance(metadata, dict)
+                                     and all(isinstance(v, str) for v in metadata.values())):
+        what = "an object with non-string values" if isinstance(metadata, dict) else f"a JSON {_json_type(metadata)}"
+        raise CheckpointError(path, f"safetensors __metadata__ is {what}; the format requires string values")
     data_size = size - 8 - n
     for name, info in header.items():
         if name == "__metadata__":
@@ -149,7 +182,7 @@ def read_header(path: Path) -> dict[str, Any]:
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in _DTYPE_SIZES:
             raise CheckpointError(path, f"tensor '{name}': unsupported dtype {dtype!r}")
-        if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
+        if not (isinstance(shape, list) and len(shape) <= 8 and all(isinstance(s, int) and s >= 0 for s in shape)):
             raise CheckpointError(path, f"tensor '{name}': invalid shape {shape!r}")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
                 and 0 <= offsets[0] <= offsets[1]):
@@ -168,14 +201,16 @@ def read_header(path: Path) -> dict[str, Any]:
 
 def _sidecar(path: Path) -> tuple[dict[str, Any], str]:
     for cand in (path.with_suffix(".json"), path.parent / "config.json"):
-        if cand.is_file() and cand != path:
+        if cand.is_file() and cand != path:  # is_file: a FIFO or device of that name is never opened
+            if cand.stat().st_size > MAX_CONFIG_BYTES:
+                raise CheckpointError(cand, f"model config beside {path.name} is {cand.stat().st_size} bytes; a "
+                                            f"config is a few KB (limit {MAX_CONFIG_BYTES // 2**20} MiB)")
             try:
-                meta = json.loads(cand.read_text(encoding="utf-8"))
-            except (OSError, ValueError, UnicodeDecodeError) as exc:
+                with open_regular(cand) as f:
+                    text = f.read(MAX_CONFIG_BYTES + 1)
+            except OSError as exc:
                 raise CheckpointError(cand, f"unreadable model config beside {path.name}: {exc}") from None
-            if not isinstance(meta, dict):
-                raise CheckpointError(cand, "model config is not a JSON object")
-            return meta, f"safetensors + {cand.name}"
+            return _json_object(text, cand, "model config"), f"safetensors + {cand.name}"
     raise CheckpointError(path, "a safetensors file without morphstudio metadata, and no "
                                 f"{path.with_suffix('.json').name} or config.json beside it to say which model it is",
                           hint="convert it with `morphstudio convert` from the original checkpoint, or add a "
@@ -185,9 +220,9 @@ def _sidecar(path: Path) -> tuple[dict[str, Any], str]:
 def family_from_config(meta: dict[str, Any], names: set[str]) -> str | None:
     """The family from a config's ``family`` / ``source_family`` / ``class_name``, else from tensor names."""
     fam = meta.get("family")
-    if fam in FAMILIES:
-        return str(fam)
-    text = " ".join(str(meta.get(k, "")) for k in ("source_family", "class_name")).lower()
+    if isinstance(fam, str) and fam in FAMILIES:
+        return fam
+    text = " ".join(v for k in ("source_family", "class_name") if isinstance(v := meta.get(k), str)).lower()
     if "dcgan" in text:
         return "dcgan"
     if "networks_stylegan3" in text or "config-t" in text or "config-r" in text:
@@ -210,9 +245,10 @@ def _interpret(meta: dict[str, Any], path: Path, header: dict[str, Any]) -> tupl
                                     f"{FORMAT_VERSION})", hint="upgrade morphstudio")
     family = family_from_config(meta, set(header) - {"__metadata__"})
     if family is None:
-        raise CheckpointError(path, f"cannot tell the generator family (family {meta.get('family')!r}; known: "
+        raise CheckpointError(path, f"cannot tell the generator family (family {_text(meta.get('family'))!r}; known: "
                                     f"{', '.join(FAMILIES)})")
     init_kwargs = meta.get("init_kwargs")
     if not isinstance(init_kwargs, dict):
-        raise CheckpointError(path, "the model description has no 'init_kwargs' object")
-    return family, init_kwargs
+        got = "none" if init_kwargs is None else f"a JSON {_json_type(init_kwargs)}"
+        raise CheckpointError(path, f"the model description has no 'init_kwargs' object (it has {got})")
+    return family, to_plain(init_kwargs, path)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from morphstudio.errors import CheckpointError
-from morphstudio.generators.checkpoints.safe_pickle import PersistentObject
+from morphstudio.generators.checkpoints.safe_pickle import LazyTensor, PersistentObject
 from morphstudio.generators.loading import CheckpointData
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,10 @@ def read_nvidia_pickle(obj: Any, path: Path) -> CheckpointData:
         raise CheckpointError(path, f"{used} is a {net.class_name!r}, not a StyleGAN Generator")
 
     state: dict[str, torch.Tensor] = {}
-    _walk(net, "", state, path, depth=0)
+    # Copied-out tensors may take at most twice the file's size (fp16 values become fp32): a file that shares one
+    # storage among many tensors cannot make the copies grow beyond what it holds.
+    budget = [2 * _file_size(path) + 2**20]
+    _walk(net, "", state, path, depth=0, seen=set(), budget=budget)
     init_kwargs = _init_kwargs(net, path)
     family, repo = _identify(net, state, init_kwargs, path)
     return CheckpointData(
@@ -77,10 +80,28 @@ def read_nvidia_pickle(obj: Any, path: Path) -> CheckpointData:
     )
 
 
-def _walk(obj: PersistentObject, prefix: str, out: dict[str, torch.Tensor], path: Path, depth: int) -> None:
-    """Collect parameters and buffers of ``obj`` and its children under dotted official names."""
+def _file_size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _walk(obj: PersistentObject, prefix: str, out: dict[str, torch.Tensor], path: Path, depth: int,
+          seen: set[int], budget: list[int]) -> None:
+    """Collect parameters and buffers of ``obj`` and its children under dotted official names.
+
+    Args:
+        seen: ids of the modules visited so far: a module reached twice (shared or cyclic, which no official
+            network is) is refused, so a small file cannot make the walk exponential.
+        budget: Bytes the copied-out tensors may still take (a one-element list, decremented).
+    """
     if depth > 32:
         raise CheckpointError(path, f"malformed network: modules nested deeper than 32 levels at {prefix!r}")
+    if id(obj) in seen:
+        raise CheckpointError(path, f"malformed network: module {prefix.rstrip('.') or 'G'} appears more than once "
+                                    "in the generator")
+    seen.add(id(obj))
     st = obj.state
     for slot in ("_parameters", "_buffers"):
         tensors = st.get(slot) or {}
@@ -89,10 +110,16 @@ def _walk(obj: PersistentObject, prefix: str, out: dict[str, torch.Tensor], path
         for name, value in tensors.items():
             if value is None:  # e.g. StyleGAN3's identity filters are registered as None buffers
                 continue
-            if not isinstance(value, torch.Tensor):
+            if not isinstance(value, LazyTensor):
                 raise CheckpointError(path, f"malformed network: {prefix}{name} is a {type(value).__name__}, "
                                             "not a tensor")
-            out[f"{prefix}{name}"] = value.float() if value.is_floating_point() else value
+            dtype = torch.float32 if value.is_floating_point() else value.dtype
+            cost = value.numel * dtype.itemsize
+            if cost > budget[0]:
+                raise CheckpointError(path, f"tensor {prefix}{name} of shape {list(value.shape)} would take {cost} "
+                                            "bytes, more than the file holds (its tensors share storage)")
+            budget[0] -= cost
+            out[f"{prefix}{name}"] = value.materialize(dtype)
     children = st.get("_modules") or {}
     if not isinstance(children, dict):
         raise CheckpointError(path, f"malformed network: {prefix or 'G'}._modules is a {type(children).__name__}")
@@ -101,7 +128,7 @@ def _walk(obj: PersistentObject, prefix: str, out: dict[str, torch.Tensor], path
             continue
         if not isinstance(child, PersistentObject):
             raise CheckpointError(path, f"malformed network: submodule {prefix}{name} is a {type(child).__name__}")
-        _walk(child, f"{prefix}{name}.", out, path, depth + 1)
+        _walk(child, f"{prefix}{name}.", out, path, depth + 1, seen, budget)
 
 
 def _init_kwargs(net: PersistentObject, path: Path) -> dict[str, Any]:
@@ -121,17 +148,44 @@ def _init_kwargs(net: PersistentObject, path: Path) -> dict[str, Any]:
     return to_plain(merged, path)
 
 
+#: Deepest nesting and most values accepted in constructor kwargs (official ones nest 3 deep, hold < 100 values).
+MAX_KWARGS_DEPTH = 16
+MAX_KWARGS_VALUES = 10_000
+
+
 def to_plain(value: Any, path: Path | str, where: str = "init_kwargs") -> Any:
     """EasyDicts, numpy scalars/arrays and tuples -> plain JSON-able dict/list/int/float/str/None.
 
+    Also the check for JSON configs: containers nested deeper than :data:`MAX_KWARGS_DEPTH`, more than
+    :data:`MAX_KWARGS_VALUES` values, or a container inside itself are refused (a pickle's memo makes all three
+    cheap to write and each would otherwise end in a RecursionError or an exponential copy).
+
     Raises:
-        CheckpointError: A value that cannot be represented (a tensor, a network...).
+        CheckpointError: A value that cannot be represented (a tensor, a network...), or one of the above.
     """
-    if isinstance(value, dict):
-        return {str(k): to_plain(v, path, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+    return _plain(value, path, where, 0, [MAX_KWARGS_VALUES], set())
+
+
+def _plain(value: Any, path: Path | str, where: str, depth: int, left: list[int], active: set[int]) -> Any:
+    left[0] -= 1
+    if left[0] < 0:
+        raise CheckpointError(path, f"{where}: more than {MAX_KWARGS_VALUES} values in the constructor arguments")
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_KWARGS_DEPTH:
+            raise CheckpointError(path, f"{where}: nested deeper than {MAX_KWARGS_DEPTH} levels")
+        if id(value) in active:
+            raise CheckpointError(path, f"{where}: contains itself")
+        active.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return {str(k): _plain(v, path, f"{where}.{k}", depth + 1, left, active) for k, v in value.items()}
+            return [_plain(v, path, f"{where}[{i}]", depth + 1, left, active) for i, v in enumerate(value)]
+        finally:
+            active.discard(id(value))
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        if value.size > left[0]:
+            raise CheckpointError(path, f"{where}: an array of {value.size} values in the constructor arguments")
+        left[0] -= value.size
         return value.tolist()
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         return value.item()

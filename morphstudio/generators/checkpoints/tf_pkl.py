@@ -56,7 +56,7 @@ def read_tf_pickle(obj: Any, path: Path) -> CheckpointData:
                                     "is supported")
 
     params: dict[str, np.ndarray] = {}
-    _collect(gs, "", params, path, depth=0)
+    _collect(gs, "", params, path, depth=0, seen=set())
     tf_kwargs = to_plain(st.get("static_kwargs") or {}, path, "static_kwargs")
     kwargs = _convert_kwargs(tf_kwargs, params, path)
     state = _convert_params(params, kwargs, path)
@@ -71,9 +71,14 @@ def read_tf_pickle(obj: Any, path: Path) -> CheckpointData:
     )
 
 
-def _collect(net: TFNetwork, prefix: str, out: dict[str, np.ndarray], path: Path, depth: int) -> None:
+def _collect(net: TFNetwork, prefix: str, out: dict[str, np.ndarray], path: Path, depth: int,
+             seen: set[int]) -> None:
     if depth > 8:
         raise CheckpointError(path, "malformed TensorFlow pickle: components nested too deeply")
+    if id(net) in seen:  # a shared component would make the walk exponential in a small file
+        raise CheckpointError(path, f"malformed TensorFlow pickle: component {prefix.rstrip('/') or 'Gs'} appears "
+                                    "more than once")
+    seen.add(id(net))
     st = net.tf_state
     variables = st.get("variables") or []
     if not isinstance(variables, (list, tuple)):
@@ -90,7 +95,7 @@ def _collect(net: TFNetwork, prefix: str, out: dict[str, np.ndarray], path: Path
     for name, comp in (st.get("components") or {}).items():
         if not isinstance(comp, TFNetwork):
             raise CheckpointError(path, f"malformed TensorFlow pickle: component {name!r} is not a network")
-        _collect(comp, f"{prefix}{name}/", out, path, depth + 1)
+        _collect(comp, f"{prefix}{name}/", out, path, depth + 1, seen)
 
 
 def _convert_kwargs(tf: dict[str, Any], params: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
