@@ -116,15 +116,16 @@ class _Budget:
         self.nodes += 1
         line = self.lines.get(path, node.start_mark.line + 1)
         where = format_field(path) or None
+        # For the two limits, name the top-level key being expanded: the full path of the millionth (or the
+        # 65-deep) value says little.
+        top = path[:1]
         if self.nodes > MAX_YAML_NODES:
-            # Name the top-level key being expanded: the full path of the millionth value says little.
-            top = path[:1]
             raise SceneError(f"the YAML expands to more than {MAX_YAML_NODES} values (aliases repeat what they "
                              "point to: is this an alias bomb?)", file=self.file,
                              line=self.lines.get(top, line), field=format_field(top) or None)
         if len(path) > MAX_YAML_DEPTH:
             raise SceneError(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels (through aliases)",
-                             file=self.file, line=line, field=where)
+                             file=self.file, line=self.lines.get(top, line), field=format_field(top) or None)
         if id(node) in self.open:
             raise SceneError("a YAML alias refers to a value that contains it (recursive alias)", file=self.file,
                              line=line, field=where)
