@@ -9,6 +9,7 @@ their peak RSS is checked; cases that would hang (FIFOs) run under an alarm.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -80,25 +81,32 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+@contextlib.contextmanager
+def _alarm(seconds: int, what: str) -> Iterator[None]:
+    """Fail with TimeoutError instead of hanging (a blocked open() of a FIFO is interrupted by SIGALRM)."""
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError(f"{what} hung for {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def run_cli(work: Path, capsys: pytest.CaptureFixture, *argv: str, alarm: int = 0) -> tuple[int, str]:
-    """``morphstudio ARGV`` in-process from ``work``; returns (exit status, the one error line)."""
+    """``morphstudio ARGV`` in-process from ``work`` (under an alarm when given); returns (exit status, the one
+    error line)."""
     before = _snapshot(work)
     cwd = os.getcwd()
-    old = None
-    if alarm:
-        def hung(signum: int, frame: object) -> None:
-            raise TimeoutError(f"morphstudio {' '.join(argv)} hung for {alarm} s")
-
-        old = signal.signal(signal.SIGALRM, hung)
-        signal.alarm(alarm)
     try:
         os.chdir(work)
-        rc = main(list(argv))
+        with _alarm(alarm, f"morphstudio {' '.join(argv)}") if alarm else contextlib.nullcontext():
+            rc = main(list(argv))
     finally:
         os.chdir(cwd)
-        if alarm:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
     err = capsys.readouterr().err
     assert _snapshot(work) == before, "a file outside the output changed"
     return rc, _one_error_line(err) if rc else err
@@ -447,7 +455,8 @@ def test_loader_refuses_a_fifo_even_after_validation(tmp_path: Path) -> None:
     scene = morphstudio.load_scene(tmp_path / "scene.yaml", latent_space=fake_latent_space())
     (tmp_path / "lat.npy").unlink()
     os.mkfifo(tmp_path / "lat.npy")
-    with pytest.raises(SceneError, match=r"faces\.b\.latent: 'lat\.npy' is not a regular file \(a FIFO\)$"):
+    with pytest.raises(SceneError, match=r"faces\.b\.latent: 'lat\.npy' is not a regular file \(a FIFO\)$"), \
+            _alarm(60, "loading a FIFO latent"):
         scene.latents([0])
 
 
