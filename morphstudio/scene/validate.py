@@ -251,8 +251,8 @@ def derive_timing(spec: SceneSpec, loc: Locator) -> Timing:
         duration = float(periods[0])
     if duration > MAX_KEY_SECONDS:
         # Holds can carry the last keyframe past the latest time: bound the scene itself, as output.duration is.
-        raise loc.error(("timeline", len(tl) - 1) if tl else ("output",), f"the scene would last {_fmt_s(duration)}; at most "
-                        f"{_fmt_s(MAX_KEY_SECONDS)} (a day)")
+        where: Path_ = ("timeline", len(tl) - 1) if tl else ("output",)
+        raise loc.error(where, f"the scene would last {_fmt_s(duration)}; at most {_fmt_s(MAX_KEY_SECONDS)} (a day)")
     if spec.loop or explicit is not None:
         count = int(round(duration * fps))
     else:
