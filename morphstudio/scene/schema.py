@@ -301,11 +301,18 @@ class FaceSpec(_Spec):
 # --- timeline -------------------------------------------------------------------------------------------------
 
 
+MAX_KEY_SECONDS = 86400
+"""Latest time a key may sit at (a day)."""
+MAX_KEY_FRAME = MAX_KEY_SECONDS * 240
+"""Latest frame number a key may sit at: the latest time at the highest frame rate, so frames are bounded like
+times (an unbounded ``frame: 10**30`` validated, then overflowed in the renderer)."""
+
+
 class _Timed(_Spec):
     """Something placed in time: ``at`` seconds or ``frame`` number (exactly one)."""
 
-    at: float | None = Field(None, ge=0, le=86400, description="Time in seconds.")
-    frame: int | None = Field(None, ge=0, description="Time as a frame number (instead of at).")
+    at: float | None = Field(None, ge=0, le=MAX_KEY_SECONDS, description="Time in seconds.")
+    frame: int | None = Field(None, ge=0, le=MAX_KEY_FRAME, description="Time as a frame number (instead of at).")
 
     @model_validator(mode="after")
     def _one_time(self) -> "_Timed":

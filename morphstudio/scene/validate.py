@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import stat
 import types
 import typing
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from typing import Any, Iterator
 from pydantic import BaseModel, ValidationError
 
 from morphstudio.errors import SceneError
-from morphstudio.scene.schema import SceneSpec, _Timed
-from morphstudio.scene.yamlmap import Locator, Path_, format_field
+from morphstudio.scene.schema import MAX_KEY_SECONDS, SceneSpec, WalkSpec, _Timed
+from morphstudio.scene.yamlmap import Locator, Path_, file_kind, format_field
 
 _TIME_EPS = 1e-9
 
@@ -143,6 +144,10 @@ def _require_file(base_dir: Path, value: str, path: Path_, loc: Locator, what: s
         raise loc.error(path, f"{what} not found: {value!r} (looked for {full})", hint=hint)
     if full.is_dir():
         raise loc.error(path, f"{what} is a folder, not a file: {value!r}")
+    mode = full.stat().st_mode
+    if not stat.S_ISREG(mode):
+        # Refused here, before anything opens it: reading a FIFO blocks until someone writes to it.
+        raise loc.error(path, f"{what} {value!r} is not a regular file ({file_kind(mode)})")
 
 
 def input_files(spec: SceneSpec) -> Iterator[tuple[Path_, str, str]]:
@@ -173,6 +178,10 @@ def _check_order(keys: list[Any], path: Path_, fps: float, loc: Locator, *, hold
     prev_t = 0.0
     for i, key in enumerate(keys):
         t = key.seconds(fps)
+        if t > MAX_KEY_SECONDS:
+            # A frame number within the schema's bound can still be later than any time may be at a low fps.
+            raise loc.error(path + (i, _time_field(key)), f"frame {key.frame} is {_fmt_s(t)} at {fps:g} fps, "
+                            f"after the latest time a key may have ({_fmt_s(MAX_KEY_SECONDS)})")
         if prev_end is not None and t <= prev_end + _TIME_EPS:
             why = f" (the keyframe before holds from {_fmt_s(prev_t)})" if holds and prev_end != prev_t else ""
             raise loc.error(path + (i, _time_field(key)), f"must be after {_fmt_s(prev_end)}{why}, got {_fmt_s(t)}")
@@ -240,6 +249,10 @@ def derive_timing(spec: SceneSpec, loc: Locator) -> Timing:
         if not periods:
             raise loc.error(("output",), "cannot tell how long the scene is: set output.duration (or give a timeline)")
         duration = float(periods[0])
+    if duration > MAX_KEY_SECONDS:
+        # Holds can carry the last keyframe past the latest time: bound the scene itself, as output.duration is.
+        where: Path_ = ("timeline", len(tl) - 1) if tl else ("output",)
+        raise loc.error(where, f"the scene would last {_fmt_s(duration)}; at most {_fmt_s(MAX_KEY_SECONDS)} (a day)")
     if spec.loop or explicit is not None:
         count = int(round(duration * fps))
     else:
@@ -254,6 +267,18 @@ def derive_timing(spec: SceneSpec, loc: Locator) -> Timing:
             f"{duration * fps:g} frames",
         )
     return Timing(duration=duration, fps=fps, frame_count=count, is_loop=spec.loop)
+
+
+MAX_WALK_KNOTS = 100_000
+"""Random faces one walk may pass through. A walk computes all of them up front (its spline is global), so a tiny
+``step`` over a long scene would ask for gigabytes; the timeline also bounds the numbers they hold, per model."""
+
+
+def walk_knots(walk: WalkSpec, duration: float) -> int:
+    """How many random faces (spline knots) ``walk`` uses over a scene of ``duration`` seconds."""
+    if walk.kind == "loop":
+        return walk.faces
+    return int(math.ceil(duration / walk.step)) + 2
 
 
 def _face_cycles(spec: SceneSpec, loc: Locator) -> None:
@@ -326,6 +351,13 @@ def check_spec(spec: SceneSpec, loc: Locator, base_dir: Path, *, check_model_fil
         require_files(("loops", i))
 
     timing = derive_timing(spec, loc)
+    for i, walk in enumerate(spec.walks):
+        knots = walk_knots(walk, timing.duration)
+        if knots > MAX_WALK_KNOTS:
+            at_least = timing.duration / (MAX_WALK_KNOTS - 2)
+            raise loc.error(("walks", i, "step"), f"a random face every {_fmt_s(walk.step)} over "
+                            f"{_fmt_s(timing.duration)} is {knots} faces; at most {MAX_WALK_KNOTS} "
+                            f"(use a step of at least {at_least:.3g} s)")
     for i, lp in enumerate(spec.loops):
         end = timing.duration if lp.end is None else lp.end
         if end <= lp.start:
@@ -361,6 +393,7 @@ def load_spec(data: Any, loc: Locator, base_dir: Path, *, check_model_file: bool
 
 
 __all__ = [
+    "MAX_WALK_KNOTS",
     "Timing",
     "check_spec",
     "closing_key",
@@ -370,4 +403,5 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "resolve_path",
+    "walk_knots",
 ]

@@ -23,6 +23,7 @@ from scipy.interpolate import Akima1DInterpolator, CubicSpline, PchipInterpolato
 KINDS: tuple[str, ...] = ("cubic", "pchip", "akima", "linear", "slerp")
 _HERMITE, _LINEAR, _SLERP, _CONST = 0, 1, 2, 3
 _SNAP = 1e-7  # |u| below this (relative to the segment) is "at the knot"
+TANGENT_COLUMNS = 1024  # columns of knot values fitted at once (bounds scipy's temporaries, not the result)
 
 
 @dataclass(frozen=True)
@@ -181,22 +182,28 @@ class Curve:
         for run in self._runs():
             # Knot times of the run in unwrapped time (segments after the seam are shifted by one period).
             xs = [self.x[run[0]]]
-            ys = [self.y[run[0]]]
+            knots = [run[0]]
             shift = 0.0
             for i, s in enumerate(run):
                 if i > 0 and s < run[i - 1]:
                     shift += float(self.period or 0.0)
                 xs.append(self.x[s + 1] + shift)
-                ys.append(self.y[s + 1])
+                knots.append(s + 1)
             x = np.asarray(xs)
-            y = np.stack(ys)
+            knot_idx = np.asarray(knots)
             periodic = periodic_all and len(run) == n_seg
+            run_idx = np.asarray(run)
             for kind in {self.seg_kind[s] for s in run} & {"cubic", "pchip", "akima"}:
-                tan = _tangents(kind, x, y, periodic, float(self.period or 0.0))
-                for i, s in enumerate(run):
-                    if self.seg_kind[s] == kind:
-                        self.m0[s] = tan[i]
-                        self.m1[s] = tan[i + 1]
+                mine = np.asarray([self.seg_kind[s] == kind for s in run])
+                segs = run_idx[mine]
+                # Column blocks: every spline here treats the columns independently (same knots, one right-hand
+                # side per column), so a block gives the very same numbers while scipy's temporaries (about
+                # ten arrays of knots x columns) stay small for long walks on big models.
+                for c0 in range(0, self.dim, TANGENT_COLUMNS):
+                    cols = slice(c0, c0 + TANGENT_COLUMNS)
+                    tan = _tangents(kind, x, self.y[knot_idx, cols], periodic, float(self.period or 0.0))
+                    self.m0[segs, cols] = tan[:-1][mine]
+                    self.m1[segs, cols] = tan[1:][mine]
 
     # --- evaluation ---------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from morphstudio.latent import LatentSpace, z_from_seed
 from morphstudio.scene.schema import FaceSpec, SceneSpec
 from morphstudio.scene.validate import resolve_path
 from morphstudio.scene.yamlmap import Locator, Path_
+from morphstudio.timeline.arrays import load_array
 from morphstudio.timeline.layers import one_latent_problem, select_rows
 
 ProjectImage = Callable[[Path, dict], np.ndarray]
@@ -24,44 +25,41 @@ def truncate_w(w: np.ndarray, w_avg: np.ndarray, psi: float | None) -> np.ndarra
     return w_avg + psi * (w - w_avg)
 
 
-def _load_array(full: Path, face: FaceSpec, path: Path_, loc: Locator) -> np.ndarray:
-    try:
-        data = np.load(full, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise loc.error(path + ("latent",), f"cannot read {face.latent!r} as .npy/.npz: {exc}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            names = list(data.files)
-            if face.key is not None:
-                if face.key not in names:
-                    raise loc.error(path + ("key",), f"{face.latent!r} has no array {face.key!r} "
-                                    f"(it holds: {', '.join(names)})")
-                name = face.key
-            elif len(names) == 1:
-                name = names[0]
-            else:
-                common = [n for n in ("ws", "w", "z", "latent", "latents") if n in names]
-                if not common:
-                    raise loc.error(path + ("latent",), f"{face.latent!r} holds several arrays "
-                                    f"({', '.join(names)}): say which with key:")
-                name = common[0]
-            arr = data[name]
-    else:
-        arr = data
-    if not np.issubdtype(arr.dtype, np.number):
-        raise loc.error(path + ("latent",), f"{face.latent!r} does not hold numbers (dtype {arr.dtype})")
-    return np.asarray(arr, dtype=np.float64)
+def _load_array(full: Path, face: FaceSpec, path: Path_, loc: Locator, space: LatentSpace) -> np.ndarray:
+    shown = face.latent or ""
+
+    def choose(names: list[str]) -> str:
+        if face.key is not None:
+            if face.key not in names:
+                raise loc.error(path + ("key",), f"{shown!r} has no array {face.key!r} (it holds: {', '.join(names)})")
+            return face.key
+        if len(names) == 1:
+            return names[0]
+        common = [n for n in ("ws", "w", "z", "latent", "latents") if n in names]
+        if not common:
+            raise loc.error(path + ("latent",), f"{shown!r} holds several arrays ({', '.join(names)}): say which "
+                            "with key:")
+        return common[0]
+
+    def check_shape(shape: tuple[int, ...]) -> str | None:
+        # A latent, optionally with a batch axis, has 1 to 3 axes; load_latent names what is wrong with the rest
+        # (the element bound of load_array has already kept the array small).
+        return None if 1 <= len(shape) <= 3 else f"has shape {list(shape)}; {_expected(space)}"
+
+    return load_array(full, shown, loc, path + ("latent",), choose=choose, check_shape=check_shape)
+
+
+def _expected(space: LatentSpace) -> str:
+    return (f"expected W [{space.w_dim}], W+ [{space.num_ws}, {space.w_dim}] or z [{space.z_dim}] "
+            "(optionally with a leading batch axis and index:)")
 
 
 def load_latent(face: FaceSpec, space: LatentSpace, base_dir: Path, path: Path_, loc: Locator) -> np.ndarray:
     """A latent file as ``[num_ws, w_dim]`` (W broadcast to every layer, z mapped through the model)."""
     full = resolve_path(base_dir, face.latent or "")
-    arr = _load_array(full, face, path, loc)
+    arr = _load_array(full, face, path, loc, space)
     shape = list(arr.shape)
-    expected = (f"expected W [{space.w_dim}], W+ [{space.num_ws}, {space.w_dim}] or z [{space.z_dim}] "
-                "(optionally with a leading batch axis and index:)")
-    if not np.all(np.isfinite(arr)):
-        raise loc.error(path + ("latent",), f"{face.latent!r} contains NaN or infinite values")
+    expected = _expected(space)
     # A leading batch axis: [N, num_ws, w_dim], or [N, dim] unless it is exactly one W+ latent.
     is_wplus = arr.ndim == 2 and arr.shape == (space.num_ws, space.w_dim) and face.index is None
     if arr.ndim == 3 or (arr.ndim == 2 and not is_wplus):

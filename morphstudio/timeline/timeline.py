@@ -21,13 +21,17 @@ import numpy as np
 
 from morphstudio.latent import LatentSpace
 from morphstudio.scene.schema import GROUPS, GroupValues, SceneSpec
-from morphstudio.scene.validate import Timing, closing_key, resolve_path
+from morphstudio.scene.validate import Timing, closing_key, resolve_path, walk_knots
 from morphstudio.scene.yamlmap import Locator, Path_
 from morphstudio.timeline.curves import Curve, CurveKey
+from morphstudio.timeline.arrays import load_array
 from morphstudio.timeline.faces import FaceResolver, ProjectImage
 from morphstudio.timeline.layers import group_of_rows, group_rows, one_latent_problem, select_rows
 
 CHUNK = 32  # frames per block: small blocks stay in the CPU cache (5x faster than 512 for 18x512 latents)
+MAX_WALK_NUMBERS = 2**25
+"""Numbers (knots x layers x w_dim) one walk may hold: 3640 faces of 18 x 512 (two hours at the default 2 s step
+on a 1024 px StyleGAN2); its spline fit then peaks near 2 GiB (see tests/test_scene_hostile.py)."""
 CLOSE_TOL = 1e-4  # max |latent(N) - latent(0)| for a loop to count as closed (float32 latents)
 
 
@@ -112,21 +116,22 @@ class Timeline:
     def _load_direction(self, value: str, path: Path_) -> np.ndarray:
         """A direction file as ``[num_ws, w_dim]`` float64."""
         full = resolve_path(self.base_dir, value)
-        try:
-            data = np.load(full, allow_pickle=False)
-            if isinstance(data, np.lib.npyio.NpzFile):
-                with data:
-                    names = list(data.files)
-                    name = names[0] if len(names) == 1 else next(
-                        (n for n in ("direction", "d", "w") if n in names), None)
-                    if name is None:
-                        raise self.loc.error(path, f"{value!r} holds several arrays ({', '.join(names)}); "
-                                             "save the direction alone or as 'direction'")
-                    data = data[name]
-            arr = np.asarray(data, dtype=np.float64)
-        except (OSError, ValueError) as exc:
-            raise self.loc.error(path, f"cannot read {value!r} as .npy/.npz: {exc}") from None
         sp = self.space
+
+        def choose(names: list[str]) -> str:
+            name = names[0] if len(names) == 1 else next((n for n in ("direction", "d", "w") if n in names), None)
+            if name is None:
+                raise self.loc.error(path, f"{value!r} holds several arrays ({', '.join(names)}); "
+                                     "save the direction alone or as 'direction'")
+            return name
+
+        def check_shape(shape: tuple[int, ...]) -> str | None:
+            if shape in ((sp.w_dim,), (1, sp.w_dim), (sp.num_ws, sp.w_dim)):
+                return None
+            return (f"has shape {list(shape)}; a direction must be [{sp.w_dim}] or [{sp.num_ws}, {sp.w_dim}] for "
+                    "this model")
+
+        arr = load_array(full, value, self.loc, path, choose=choose, check_shape=check_shape)
         if arr.ndim == 2 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.shape == (sp.w_dim,):
@@ -134,8 +139,8 @@ class Timeline:
         if arr.shape != (sp.num_ws, sp.w_dim):
             raise self.loc.error(path, f"{value!r} has shape {list(arr.shape)}; a direction must be [{sp.w_dim}] "
                                  f"or [{sp.num_ws}, {sp.w_dim}] for this model")
-        if not np.all(np.isfinite(arr)) or not np.any(arr):
-            raise self.loc.error(path, f"{value!r} is zero or not finite")
+        if not np.any(arr):  # load_array has refused non-finite values
+            raise self.loc.error(path, f"{value!r} is zero: a direction needs a length")
         return arr
 
     # --- the keyframed path ---------------------------------------------------------------------------------------
@@ -191,16 +196,25 @@ class Timeline:
         rows = select_rows(walk.layers, sp, ("walks", i, "layers"), self.loc)
         seed = walk.seed if walk.seed is not None else (spec.seed * 7919 + 1000 + i) % 2**32
         interp = walk.interp or ("slerp" if sp.is_z_space else "cubic")
+        n = walk_knots(walk, self.timing.duration)
+        numbers = n * len(rows) * sp.w_dim
+        if numbers > MAX_WALK_NUMBERS:
+            # The spline through the walk's faces is fitted whole (a few arrays of this size): bound it before
+            # drawing the faces, so a tiny step on a big model is an error, not an exhausted machine.
+            field = "faces" if walk.kind == "loop" else "step"
+            most = MAX_WALK_NUMBERS // (len(rows) * sp.w_dim)
+            raise self.loc.error(("walks", i, field), f"the walk passes through {n} random faces of "
+                                 f"{len(rows)} x {sp.w_dim} numbers on this model; at most {most} "
+                                 f"({MAX_WALK_NUMBERS} numbers)")
         if walk.kind == "loop":
             period = walk.period or self.timing.duration
-            n = walk.faces
             times = [k * period / n for k in range(n)]
         else:
             period = None
-            n = int(math.ceil(self.timing.duration / walk.step)) + 2
             times = [k * walk.step for k in range(n)]
         z = np.random.RandomState(seed).randn(n, sp.z_dim)
-        ws = np.asarray(sp.map_z(z, psi=float(walk.psi)), dtype=np.float64)[:, rows]
+        # Rows picked before widening to float64 (the same numbers; one big copy fewer).
+        ws = np.asarray(np.asarray(sp.map_z(z, psi=float(walk.psi)))[:, rows], dtype=np.float64)
         keys = [CurveKey(t, ws[k].reshape(-1), 0.0, interp, "linear") for k, t in enumerate(times)]
         return {"rows": rows, "curve": Curve(keys, period, row_size=sp.w_dim), "center": ws.mean(0),
                 "spec": walk}
