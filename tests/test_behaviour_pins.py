@@ -223,3 +223,38 @@ def test_validate_cli_names_the_element_that_does_not_close(tmp_path: Path,
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert "NOT closed" not in out and "ok: " in out
+
+
+# --- the unit of amplitudes: the documented latent sample ----------------------------------------------------------
+
+
+def test_loop_amplitude_unit_is_the_rms_of_the_documented_latent_sample(zero: Path) -> None:
+    # One standard deviation = RMS of 256 mapped latents from RandomState(20240601) around w_avg; with w = z
+    # that is the RMS of those draws. A change of sample size or seed changes every loop and attribute.
+    std = float(np.sqrt(np.mean(np.random.RandomState(20240601).randn(256, W_DIM) ** 2)))
+    ws = _loop_scene(zero, 3, [{"amplitude": 2, "phase": 0.25}]).latents([0]).astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(ws[0], axis=-1), 2 * std, rtol=1e-6)
+
+
+def test_a_model_whose_latents_do_not_vary_uses_unit_amplitudes(zero: Path) -> None:
+    # A degenerate mapping (every z gives w_avg) has no spread to measure: amplitudes fall back to latent units.
+    flat = LatentSpace(family="stylegan2", z_dim=W_DIM, w_dim=W_DIM, num_ws=NUM_WS, w_avg=np.zeros(W_DIM, np.float32),
+                       resolutions=(4, 8, 32, 64),
+                       map_z=lambda z, psi=1.0, cutoff=None: np.zeros((len(z), NUM_WS, W_DIM), np.float32))
+    spec = {"output": {"fps": 4, "duration": 4}, "faces": {"z": {"latent": "zero.npy"}},
+            "timeline": [{"at": 0, "face": "z"}], "loops": [{"amplitude": 2, "phase": 0.25}]}
+    ws = morphstudio.load_scene(spec, latent_space=flat, base_dir=zero).latents([0]).astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(ws[0], axis=-1), 2.0, rtol=1e-6)
+
+
+def test_constant_attribute_keys_in_a_loop(zero: Path) -> None:
+    # One key and its explicit closing copy: a constant strength of 1 along the (unit, unnormalised) direction.
+    d = np.zeros(W_DIM, np.float32)
+    d[1] = 1.0
+    np.save(zero / "e1.npy", d)
+    spec = {"loop": True, "output": {"fps": 4, "duration": 4}, "faces": {"z": {"latent": "zero.npy"}},
+            "timeline": [{"at": 0, "face": "z"}],
+            "attributes": {"x": {"direction": "e1.npy", "normalize": False,
+                                 "keys": [{"at": 0, "value": 1}, {"at": 4, "value": 1}]}}}
+    ws = morphstudio.load_scene(spec, latent_space=SPACE, base_dir=zero).latents(range(16))
+    np.testing.assert_array_equal(ws, np.broadcast_to(d, ws.shape))

@@ -185,3 +185,49 @@ def test_circle_loop_has_constant_radius_and_orthogonal_axes(files: Path) -> Non
     np.testing.assert_allclose(np.linalg.norm(ws, axis=-1), 1.5, rtol=1e-6)
     np.testing.assert_allclose(ws[0, :, 0], 1.5, rtol=1e-6)  # cos(0) along e0
     np.testing.assert_allclose(ws[4, :, 0], 0.0, atol=1e-6)  # a quarter turn later: all along d2, orthogonal to e0
+
+
+# --- tangents of the spline kinds, worked out by hand --------------------------------------------------------------
+
+
+def _hermite(y0: float, y1: float, m0: float, m1: float, s: float, h: float = 1.0) -> float:
+    """The cubic Hermite segment: y0 h00 + y1 h01 + h (m0 h10 + m1 h11), the h.. the Hermite basis at s."""
+    h00, h01 = 2 * s ** 3 - 3 * s ** 2 + 1, 3 * s ** 2 - 2 * s ** 3
+    h10, h11 = s ** 3 - 2 * s ** 2 + s, s ** 3 - s ** 2
+    return y0 * h00 + y1 * h01 + h * (m0 * h10 + m1 * h11)
+
+
+def test_periodic_cubic_tangents() -> None:
+    # Keys 0, 1, 0, -1 at t = 0, 1, 2, 3, period 4. A periodic cubic spline with unit spacing has tangents
+    # m[i-1] + 4 m[i] + m[i+1] = 3 (y[i+1] - y[i-1]): by symmetry m1 = m3 = 0, so 4 m0 = 6, m0 = 1.5, m2 = -1.5.
+    keys = [CurveKey(float(t), np.array([v]), 0.0, "cubic") for t, v in enumerate([0.0, 1.0, 0.0, -1.0])]
+    got = Curve(keys, period=4.0)(np.array([0.5, 1.5, 2.5, 3.5]))[:, 0]
+    expected = [_hermite(0, 1, 1.5, 0, 0.5), _hermite(1, 0, 0, -1.5, 0.5), _hermite(0, -1, -1.5, 0, 0.5),
+                _hermite(-1, 0, 0, 1.5, 0.5)]
+    np.testing.assert_allclose(expected, [0.6875, 0.6875, -0.6875, -0.6875], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_pchip_interior_tangent_is_the_harmonic_mean_of_the_slopes() -> None:
+    # Keys (0, 0), (1, 1), (2, 3): slopes 1 and 2, equal spacing, so the interior tangent is
+    # 2 / (1/1 + 1/2) = 4/3; the ends rest (tangent 0). At t = 0.5: 0.5 - 0.125 * 4/3 = 1/3.
+    keys = [CurveKey(float(t), np.array([v]), 0.0, "pchip") for t, v in [(0, 0.0), (1, 1.0), (2, 3.0)]]
+    got = Curve(keys)(np.array([0.5, 1.5]))[:, 0]
+    np.testing.assert_allclose(got, [_hermite(0, 1, 0, 4 / 3, 0.5), _hermite(1, 3, 4 / 3, 0, 0.5)], atol=1e-12)
+    assert got[0] == pytest.approx(1 / 3, abs=1e-12)
+
+
+def test_one_key_curves_are_constant() -> None:
+    v = np.array([2.0, -3.0])
+    for period in (None, 5.0):
+        got = Curve([CurveKey(1.0, v, 0.0, "cubic")], period)(np.array([-10.0, 1.0, 2.5, 99.0]))
+        np.testing.assert_array_equal(got, np.tile(v, (4, 1)))
+
+
+def test_curve_guards_its_keys() -> None:
+    with pytest.raises(ValueError, match="a curve needs at least one key"):
+        Curve([])
+    with pytest.raises(ValueError, match="keys out of order at 1"):
+        Curve([CurveKey(2.0, np.zeros(1)), CurveKey(1.0, np.zeros(1))])
+    with pytest.raises(ValueError, match="key at 4.0 is not before the loop end 4.0"):
+        Curve([CurveKey(0.0, np.zeros(1)), CurveKey(4.0, np.ones(1))], period=4.0)

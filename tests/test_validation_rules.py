@@ -333,3 +333,76 @@ def test_lines_point_at_the_field_or_its_parent(tmp_path: Path) -> None:
         morphstudio.load_scene(path, latent_space=SPACE)
     # The missing key has no line of its own: the item that lacks it (line 8) is named.
     assert str(info.value) == f"{path}:8: timeline[1].face: required key is missing"
+
+
+# --- details of the messages and of timing that the mutation run showed untested ------------------------------------
+
+
+def test_unknown_key_in_a_list_item_lists_the_allowed_keys() -> None:
+    spec = _scene(timeline=[{"at": 0, "face": "a", "hodl": 1}])
+    with pytest.raises(SceneError, match=r"^timeline\[0\]\.hodl: unknown key 'hodl' \(did you mean 'hold'\?\); "
+                                         r"allowed: at, frame, face, hold, interp, ease, stagger$"):
+        morphstudio.load_scene(spec, latent_space=SPACE)
+
+
+def test_long_bad_values_are_shortened_to_60_characters() -> None:
+    value = "x" * 100
+    with pytest.raises(SceneError) as info:
+        morphstudio.load_scene(_scene(output={"duration": 4, "fps": value}), latent_space=SPACE)
+    # repr is 102 characters: the first 57, then "...".
+    assert str(info.value) == "output.fps: must be a valid number, got '" + "x" * 56 + "..."
+    with pytest.raises(SceneError) as info:
+        morphstudio.load_scene(_scene(output={"duration": 4, "fps": "x" * 58}), latent_space=SPACE)
+    assert str(info.value).endswith("got '" + "x" * 58 + "'")  # exactly 60: kept whole
+
+
+def test_the_hint_lists_at_most_five_more_problems() -> None:
+    faces = {f"f{i}": {"seed": -1} for i in range(8)}
+    with pytest.raises(SceneError) as info:
+        morphstudio.load_scene(_scene(faces=faces), latent_space=SPACE)
+    hint = info.value.hint or ""
+    assert hint.startswith("7 more problem(s): faces.f1.seed: must be greater than or equal to 0, got -1; ")
+    assert hint.count("faces.f") == 5 and "faces.f5.seed" in hint and "faces.f6" not in hint
+
+
+def test_sizes_at_the_limits_are_accepted() -> None:
+    for size, expected in ((8, (8, 8)), ([16384, 8], (16384, 8)), ([640, 360], (640, 360))):
+        scene = morphstudio.load_scene(_scene(output={"duration": 4, "size": size}), latent_space=SPACE)
+        assert scene.output.size == expected
+
+
+def test_one_frame_scenes_and_two_key_loops() -> None:
+    one = morphstudio.load_scene(_scene(output={"fps": 10, "duration": 0.1}), latent_space=SPACE)
+    assert one.frame_count == 1
+    # A loop of two keys on the same face closes at the second: 2 s, 20 frames.
+    loop = morphstudio.load_scene(_loop(output={"fps": 10}, timeline=[{"at": 0, "face": "a", "hold": 1},
+                                                                      {"at": 2, "face": "a"}]), latent_space=SPACE)
+    assert (loop.duration, loop.frame_count) == (2.0, 20)
+    # A closing key that matches an explicit duration is accepted (not "after the loop closes").
+    explicit = morphstudio.load_scene(_loop(timeline=[{"at": 0, "face": "a"}, {"at": 2, "face": "b"},
+                                                      {"at": 4, "face": "a"}]), latent_space=SPACE)
+    assert explicit.frame_count == 40
+
+
+def test_yaml_error_names_the_context_and_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("faces: {a: {seed: 1}\ntimeline: []\n")
+    with pytest.raises(SceneError) as info:
+        morphstudio.load_scene(path)
+    assert str(info.value) == (f"{path}:2: YAML syntax error: while parsing a flow mapping, expected ',' or '}}', "
+                               "but got '<scalar>'")
+
+
+def test_latent_file_details(tmp_path: Path) -> None:
+    w = np.arange(16, dtype=np.float32)
+    np.savez(tmp_path / "mine.npz", my_latent=w)  # one array, any name: taken
+    scene = morphstudio.load_scene(_scene(faces={"a": {"latent": "mine.npz"}, "b": {"seed": 2}}),
+                                   latent_space=SPACE, base_dir=tmp_path)
+    np.testing.assert_array_equal(scene.latents([0])[0], np.tile(w, (10, 1)))
+    # A [z_dim] file on a model whose z_dim differs from w_dim is read as z (mapped), without space: z.
+    wide = fake_latent_space(w_dim=16, z_dim=8)
+    z = np.linspace(-1, 1, 8)
+    np.save(tmp_path / "z.npy", z)
+    scene = morphstudio.load_scene(_scene(faces={"a": {"latent": "z.npy"}, "b": {"seed": 2}}),
+                                   latent_space=wide, base_dir=tmp_path)
+    np.testing.assert_allclose(scene.latents([0])[0], wide.map_z(z[None])[0], rtol=1e-6)
