@@ -215,6 +215,11 @@ def run_tests(tests: list[str], timeout: float) -> tuple[str, float]:
         os.killpg(proc.pid, signal.SIGKILL)  # the whole group: pytest and anything it started
         proc.wait()
         return "timeout", time.monotonic() - t0
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): stop the run in flight too, it sits in its own session.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return ("survived" if rc == 0 else "killed"), time.monotonic() - t0
 
 
