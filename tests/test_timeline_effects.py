@@ -98,6 +98,10 @@ def test_deform_loop_that_does_not_fit_is_reported_and_fading_closes_it() -> Non
 def test_loop_amplitude_is_in_latent_standard_deviations() -> None:
     scene = morphstudio.load_scene(_base(loops=[{"amplitude": 2, "period": 4, "phase": 0.25}]), latent_space=SPACE)
     tl = scene.timeline()
+    # The unit, estimated here independently: RMS of many mapped latents around w_avg (a few % sampling error).
+    ws = SPACE.map_z(np.random.RandomState(0).randn(20000, SPACE.z_dim)).astype(np.float64)
+    std = float(np.sqrt(np.mean((ws - SPACE.w_avg.astype(np.float64)) ** 2)))
+    assert tl.latent_std == pytest.approx(std, rel=0.05)
     offset = scene.latents([0]).astype(np.float64) - tl.base(np.array([0.0]))
     # sin(2 pi * 0.25) = 1: the offset of each latent is 2 standard deviations long.
     np.testing.assert_allclose(np.linalg.norm(offset[0], axis=-1), 2 * tl.latent_std, rtol=1e-5)
@@ -134,6 +138,11 @@ def test_attribute_closure_is_reported_when_strength_keys_do_not_loop(direction:
     keys = [{"at": 0, "value": 0}, {"at": 3, "value": 5}]
     spec = _base(attributes={"x": {"direction": str(direction), "keys": keys}})
     assert _closure(morphstudio.load_scene(spec, latent_space=SPACE))["attributes.x"] == 0.0
+    # Without loop: the strength ends at 5, not 0, and the report says so for this track.
+    spec["loop"] = False
+    items = {i.element: i for i in morphstudio.load_scene(spec, latent_space=SPACE).closure()}
+    assert not items["attributes.x"].closed and items["attributes.x"].note == "its strength differs at the end"
+    assert items["attributes.x"].max_abs > 1.0
 
 
 def test_per_group_truncation_and_keys() -> None:
