@@ -53,6 +53,9 @@ TIE = 0.03
 # fastest: the figure least disturbed by other load.
 MEASURE_SECONDS = 0.25
 MAX_REPS = 3
+# Batches stop doubling once one call takes this long: by then per-call overhead is long amortised, and the
+# calibration of a large model stays a few seconds.
+MAX_CALL_SECONDS = 1.0
 
 GenCosts = dict[tuple[int, int], float]  # (threads, batch) -> wall seconds per frame
 
@@ -294,9 +297,10 @@ def _costs_from_json(data: Any) -> GenCosts | None:
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
-def _time_call(fn: Callable[[], Any], clock: Callable[[], float] = time.perf_counter) -> float:
-    """Fastest of up to MAX_REPS calls within about MEASURE_SECONDS (after one warm-up call)."""
-    fn()
+def _time_call(fn: Callable[[], Any], warm_up: bool = True, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Fastest of up to MAX_REPS calls within about MEASURE_SECONDS (after one warm-up call if asked)."""
+    if warm_up:
+        fn()
     best = float("inf")
     spent = 0.0
     for _ in range(MAX_REPS):
@@ -335,9 +339,10 @@ def measure_generator(generator: Any, width: int, height: int, fit: str, precisi
                 while bs <= max_batch:
                     ws = ws_all[:bs]
                     idx = list(range(bs))
-                    per_frame = _time_call(lambda: b.submit(ws, idx).result()) / bs
+                    # Warm-up once per thread count (thread pool, allocator); larger batches reuse it.
+                    per_frame = _time_call(lambda: b.submit(ws, idx).result(), warm_up=bs == 1) / bs
                     costs[(t, bs)] = per_frame
-                    if per_frame > best * 0.95:
+                    if per_frame > best * 0.95 or per_frame * bs > MAX_CALL_SECONDS:
                         break
                     best = min(best, per_frame)
                     bs *= 2
