@@ -175,6 +175,8 @@ def main() -> int:
     print(f"scene {args.scene}: {label} on {gen.device}, {len(rng)} frames -> {plan.width}x{plan.height} "
           f"{out.codec} crf {out.crf}, batch {plan.batch}, {plan.jobs} encoder(s), "
           f"{plan.cpu_threads or '-'} torch threads while encoding, {os.cpu_count()} cores")
+    for line in plan.why:  # how threads and batch were planned (measured stage costs, morphstudio/rendering/plan.py)
+        print(f"  plan: {line}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out_file = replace(out, path=str(tmp / ("e2e" + Path(out.path).suffix)))

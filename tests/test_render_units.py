@@ -13,7 +13,7 @@ from morphstudio.rendering.batcher import Batcher, resize_images
 from morphstudio.rendering.clock import parse_frame_range, plan_segments
 from morphstudio.rendering.noise import NoiseSettings, NoiseSource
 from morphstudio.rendering.outputs import resolve_codec
-from morphstudio.rendering.renderer import OutputSettings, resolve_output
+from morphstudio.rendering.outputs import OutputSettings, resolve_output
 
 
 @pytest.mark.parametrize(

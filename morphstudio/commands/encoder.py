@@ -9,6 +9,7 @@ from pathlib import Path
 
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import EncoderModelError
+from morphstudio.rendering.plan import add_threads_argument, parse_threads, plan_torch_threads, torch_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of an image-space term (renders each prediction: better, ~2x slower)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None, help=DEVICE_HELP)
+    add_threads_argument(t)
     t.set_defaults(func=run_train)
     i = actions.add_parser("info", help="print an encoder's config (what it was trained for, loss curve)")
     i.add_argument("path", type=Path, help="NAME.safetensors, NAME.json or their stem")
@@ -64,7 +66,10 @@ def run_train(args: argparse.Namespace) -> int:
     def progress(step: int, loss: float) -> None:
         print(f"step {step:6d}  loss {loss:.4f}", file=sys.stderr, flush=True)
 
-    enc = train_encoder(gen, cfg, model_name=str(args.model), progress=progress)
+    threads, why = plan_torch_threads(gen, min(args.batch_size, 8), parse_threads(args.threads))
+    print(f"threads: {why}", file=sys.stderr)
+    with torch_threads(threads):
+        enc = train_encoder(gen, cfg, model_name=str(args.model), progress=progress)
     st, js = save_encoder(enc, args.output / (args.name or default_name(str(args.model))))
     c = enc.config
     print(f"trained {c.arch} (width {c.width}, {c.space}) for {c.steps} steps in {c.seconds:.0f} s; final loss "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import ProjectionError
+from morphstudio.rendering.plan import add_threads_argument, parse_threads, plan_torch_threads, torch_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--w-avg-weight", type=float, default=0.0, help="pull toward w_avg (keeps W+ latents morphable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the projector's noise")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
+    add_threads_argument(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         write_progress_video,
     )
 
+    threads = parse_threads(args.threads)
     if args.steps is not None and args.steps < 1:
         raise ProjectionError(f"--steps must be at least 1, got {args.steps}")
     if args.output.suffix.lower() != ".npz":
@@ -92,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         cfg.snapshot_every = max(1, (args.steps or 300) // 100)
     projector = make_projector(gen, space=args.space, steps=args.steps, encoder=args.encoder, vgg_path=args.vgg,
                                config=cfg, warn=warn)
+    threads, why = plan_torch_threads(gen, len(prepared), threads)
+    print(f"threads: {why}", file=sys.stderr)
     t0 = time.perf_counter()
-    result = project_prepared(prepared, projector)
+    with torch_threads(threads):
+        result = project_prepared(prepared, projector)
     wall = time.perf_counter() - t0
 
     vgg = projector.perceptual if projector.perceptual_name == "lpips-vgg16" else None

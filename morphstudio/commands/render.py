@@ -20,6 +20,7 @@ from typing import Any
 
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
+from morphstudio.rendering.plan import add_threads_argument, parse_threads
 from morphstudio.scene.schema import MAX_CRF, MAX_FPS, MAX_SIZE, MIN_SIZE
 
 CODEC_CHOICES = ("h264", "h265", "vp9", "prores", "gif", "png", "ffv1")
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--codec", metavar="C", help=f"one of {', '.join(CODEC_CHOICES)} (default: the scene's)")
     p.add_argument("--crf", metavar="Q", help="quality (lower is better; default: the codec's)")
     p.add_argument("--jobs", metavar="J", help="segment encoders at once (default: half the CPU cores)")
+    add_threads_argument(p)
     p.add_argument("--preview", action="store_true", help="also show the frames in a window")
     p.add_argument("--watch", action="store_true",
                    help="preview in a window and re-render whenever the scene file changes (no video written)")
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         raise RenderError(f"--codec: expected one of {', '.join(CODEC_CHOICES)}, got {args.codec!r}")
     crf = _int(args.crf, "--crf", minimum=0, maximum=MAX_CRF)
     jobs = _int(args.jobs, "--jobs")
+    threads = parse_threads(args.threads)
     if args.watch:
         from morphstudio.commands.preview import watch_preview
 
@@ -160,13 +163,13 @@ def run(args: argparse.Namespace) -> int:
     if args.codec is not None:
         override["codec"] = args.codec
     if args.dry_run:
-        return dry_run(scene, args, common, override, jobs)
+        return dry_run(scene, args, common, override, jobs, threads)
 
     from morphstudio.rendering.renderer import render_scene
 
     result = render_scene(
         scene, output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
-        preview=args.preview, resume=args.resume, progress=not args.quiet, jobs=jobs,
+        preview=args.preview, resume=args.resume, progress=not args.quiet, jobs=jobs, threads=threads,
     )
     n = len(result.frames)
     what = f"{n} frames {result.frames.start}..{result.frames.stop - 1}, {result.width}x{result.height}, " \
@@ -178,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], override: dict[str, Any],
-            jobs: int | None) -> int:
+            jobs: int | None, threads: int | None = None) -> int:
     """Print what a render would do, touching nothing: the same output path and codec, the same refusals."""
     from morphstudio.rendering.outputs import check_output
     from morphstudio.rendering.renderer import plan_render
@@ -187,7 +190,7 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     check_output(out, scene.input_paths())
     gen = scene.generator()
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=args.frames, batch=common["batch"],
-                       precision=common["precision"], jobs=jobs)
+                       precision=common["precision"], jobs=jobs, cpu_threads=threads)
     t0 = time.perf_counter()
     scene.latents(list(plan.frames)[:1])  # catches latent errors a real render would hit first
     # The plan's output line is the one the render uses (-o / --codec applied); the scene's own is left out.

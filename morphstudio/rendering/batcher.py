@@ -11,7 +11,6 @@ previous one to the encoders. A CUDA out-of-memory error halves the batch size a
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -262,8 +261,9 @@ def auto_batch_size(generator: Generator, width: int, height: int, precision: to
     """A batch size that keeps the device busy without running out of memory.
 
     On CUDA the free memory is measured and a batch-1 probe's peak usage scales it (half of free memory, at most
-    64). On CPU batching mostly amortises Python overhead while memory grows linearly, so the batch holds about
-    2 megapixels of output (8 frames at 512x512), between 1 and 16.
+    64). On CPU this is only the memory cap, about 2 megapixels of output (8 frames at 512x512), between 1 and
+    16: whether batching pays there at all depends on the model, so the renderer measures batches up to this
+    size and keeps the fastest (:func:`morphstudio.rendering.plan.plan_cpu_render`).
     """
     device = generator.device
     res = generator.resolution
@@ -297,16 +297,3 @@ def output_size(size: Sequence[int] | int | None, resolution: int) -> tuple[int,
     if w < 1 or h < 1 or w > 16384 or h > 16384:
         raise RenderError(f"output.size: {w}x{h} is not a usable frame size (1..16384 per side)")
     return w, h
-
-
-def cpu_threads_for(encoders: int, cpu_count: int | None = None) -> int:
-    """Torch CPU threads when rendering on the CPU: all cores minus roughly one per busy encoder.
-
-    ffmpeg's encoders run in their own processes; if torch takes every core too, both fight for them and
-    throughput drops below either alone. Keeping ``max(1, cores - encoders)`` for torch (but at least half the
-    cores when there are many) lets generation and encoding overlap.
-    """
-    import os
-
-    n = cpu_count or os.cpu_count() or 1
-    return max(1, n - encoders, math.ceil(n / 2) if n >= 8 else 1)

@@ -29,7 +29,6 @@ from morphstudio.rendering.batcher import (
     Batcher,
     Pending,
     auto_batch_size,
-    cpu_threads_for,
     output_size,
 )
 from morphstudio.rendering.clock import (
@@ -40,8 +39,9 @@ from morphstudio.rendering.clock import (
 )
 from morphstudio.rendering.lock import OutputLock
 from morphstudio.rendering.noise import NoiseSettings, NoiseSource
-from morphstudio.rendering.outputs import Inputs, OutputSettings, check_output, resolve_output
-from morphstudio.rendering.resume import latents_digest, open_parts, parts_dir_for
+from morphstudio.rendering.outputs import Inputs, OutputSettings, check_output, resolve_output  # noqa: F401 (re-exported)
+from morphstudio.rendering.plan import plan_cpu_render, torch_threads
+from morphstudio.rendering.resume import latents_digest, open_parts, parts_dir_for, recorded_plan
 from morphstudio.rendering.segments import (
     Segment,
     commit,
@@ -80,6 +80,7 @@ class RenderPlan:
         jobs: Encoders running at once.
         cpu_threads: Torch CPU threads (CPU rendering only).
         encoder_threads: ffmpeg threads per segment encoder when several run at once (``None`` = ffmpeg decides).
+        why: How threads and batch were chosen (``morphstudio.rendering.plan``), for ``--dry-run``.
     """
 
     frames: range
@@ -94,6 +95,11 @@ class RenderPlan:
     jobs: int = 1
     cpu_threads: int | None = None
     encoder_threads: int | None = None
+    why: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, int | None]:
+        """What the segment manifest keeps so ``--resume`` renders the rest identically."""
+        return {"batch": self.batch, "threads": self.cpu_threads}
 
     def describe(self) -> list[str]:
         """Human-readable lines."""
@@ -106,6 +112,7 @@ class RenderPlan:
              f"-> {-(-n // self.batch)} batches"
              + (f", {self.cpu_threads} torch thread(s)" if self.cpu_threads else "")),
         ]
+        lines += [f"plan:      {line}" for line in self.why]
         if self.output.path is None:
             lines.append("output:    none (preview / sinks only)")
         else:
@@ -192,21 +199,30 @@ def plan_render(
         raise RenderError(f"--batch must be at least 1, got {batch}")
     if jobs is not None and jobs < 1:
         raise RenderError(f"--jobs must be at least 1, got {jobs}")
+    if cpu_threads is not None and cpu_threads < 1:
+        raise RenderError(f"--threads must be at least 1, got {cpu_threads}")
     if fps <= 0:
         raise RenderError(f"output.fps must be positive, got {fps}")
-    bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)
-    bs = max(1, min(bs, len(rng)))
     segmented = out.path is not None and out.codec not in ("gif", "png")
     segs = plan_segments(rng, segment_length(out.segment_seconds, fps)) if segmented else []
     n_jobs = jobs if jobs is not None else default_jobs()
     n_jobs = max(1, min(n_jobs, len(segs) or 1))
     threads = None
+    why: list[str] = []
     if device.type == "cpu":
-        encoders = n_jobs if segmented else (1 if out.path is not None else 0)
-        threads = cpu_threads if cpu_threads is not None else cpu_threads_for(encoders)
+        # Threads and batch from measured generator and encoder costs (cached per machine and model).
+        cpu = plan_cpu_render(generator, width, height, out.fit, dtype,
+                              codec=out.codec if out.path is not None else None, crf=out.crf, fps=fps,
+                              ext=Path(out.path).suffix.lower() if out.path is not None else "",
+                              frames=min(len(rng), auto_batch_size(generator, width, height, dtype)),
+                              threads=cpu_threads, batch=batch)
+        bs, threads, why = cpu.batch, cpu.threads, cpu.why
+    else:
+        bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)
+    bs = max(1, min(bs, len(rng)))
     # Several encoders at once share the cores; a single one is left to ffmpeg's own choice.
     encoder_threads = max(1, (os.cpu_count() or 2) // n_jobs) if n_jobs > 1 else None
-    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads, encoder_threads)
+    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads, encoder_threads, why)
 
 
 @dataclass
@@ -270,7 +286,8 @@ def render_latents(
             first latents, which is weaker).
         resume: Reuse finished segments of an interrupted render of the same output.
         jobs: Segment encoders at once (default half the CPU cores).
-        cpu_threads: Torch threads on CPU (default: cores minus encoders, see ``cpu_threads_for``).
+        cpu_threads: Torch threads on CPU (default: planned from measured stage costs, see
+            ``morphstudio.rendering.plan``; ``resume`` reuses the interrupted render's recorded plan).
         progress: Show a tqdm bar (only on a terminal).
         should_stop: Polled each batch; returning True stops the render like a closed preview window.
         log: Where notes go (default: stderr).
@@ -288,6 +305,13 @@ def render_latents(
     t0 = time.perf_counter()
     out = OutputSettings.from_spec(output) if output is not None else OutputSettings(path=None)
     say = log or (lambda msg: print(msg, file=sys.stderr))
+    if resume and out.path is not None and (batch is None or cpu_threads is None):
+        # The interrupted render's threads and batch: others would change a StyleGAN's pixels slightly.
+        rec = recorded_plan(parts_dir_for(Path(out.path)), fingerprint or "latents:" + latents_digest(
+            latents_fn(list(range(min(frame_count, 4))))))
+        if rec is not None:
+            batch = batch if batch is not None else rec.get("batch")
+            cpu_threads = cpu_threads if cpu_threads is not None else rec.get("threads")
     plan = plan_render(generator, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
                        jobs=jobs, cpu_threads=cpu_threads)
     if out.path is None and not sinks:
@@ -333,7 +357,7 @@ def render_latents(
             settings = {"width": plan.width, "height": plan.height, "fit": out.fit, "fps": fps, "codec": out.codec,
                         "crf": out.crf, "precision": str(plan.precision), "noise": noise_settings.as_dict(),
                         "segment_frames": segment_length(out.segment_seconds, fps), "frame_count": frame_count}
-            manifest, note = open_parts(parts, fp, settings, resume)
+            manifest, note = open_parts(parts, fp, settings, resume, plan.record())
             if note:
                 result.notes.append(note)
                 say(note)
@@ -374,7 +398,7 @@ def render_latents(
                 sink = ImageFolderSink(out.path) if out.codec == "png" else FfmpegSink(out.path, out.codec, out.crf)
                 lane.worker = SinkWorker(sink, lane_info, depth=4, name="sink-file")
 
-        with batcher:
+        with batcher, torch_threads(plan.cpu_threads):  # restored when the render ends, however it ends
             result.stopped, result.batch = _run_loop(plan, lanes, open_lane, latents_fn, batcher, extra, ordered,
                                                      progress, should_stop,
                                                      len(rng) - sum(len(s) for s in segments if s.reused))
@@ -467,9 +491,6 @@ def _run_loop(
     show = progress and sys.stderr.isatty()
     bar = tqdm(total=len(plan.frames), initial=len(plan.frames) - todo_frames, unit="frame", disable=not show,
                dynamic_ncols=True, smoothing=0.1, leave=True)
-    old_threads = torch.get_num_threads()
-    if plan.cpu_threads:
-        torch.set_num_threads(plan.cpu_threads)
     max_active = 1 if ordered else plan.jobs
     pending_q: deque[tuple[_Lane, Pending]] = deque()
     # On CUDA one batch stays in flight while the previous one is handed over; on CPU compute is synchronous.
@@ -539,8 +560,6 @@ def _run_loop(
         return False, batch
     finally:
         bar.close()
-        if plan.cpu_threads:
-            torch.set_num_threads(old_threads)
 
 
 def render_scene(
@@ -556,6 +575,7 @@ def render_scene(
     sinks: Sequence[Sink] | None = None,
     progress: bool = True,
     jobs: int | None = None,
+    threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RenderResult:
@@ -573,6 +593,7 @@ def render_scene(
         sinks: Extra sinks.
         progress: Progress bar on a terminal.
         jobs: Segment encoders at once.
+        threads: Torch CPU threads (default: planned, see ``morphstudio.rendering.plan``).
         should_stop: Polled each batch; True stops the render.
         log: Where notes go.
 
@@ -595,7 +616,8 @@ def render_scene(
         gen, scene.latents, scene.frame_count, scene.fps,
         output=out, noise=getattr(scene, "noise", None), duration=getattr(scene, "duration", None),
         frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=scene.fingerprint(),
-        resume=resume, jobs=jobs, progress=progress, should_stop=should_stop, log=log, inputs=inputs,
+        resume=resume, jobs=jobs, cpu_threads=threads, progress=progress, should_stop=should_stop, log=log,
+        inputs=inputs,
     )
 
 

@@ -55,12 +55,15 @@ class Manifest:
         fingerprint: Scene fingerprint the segments were rendered from.
         settings: Output settings (size, fit, fps, codec, crf, precision, noise, segment length...).
         segments: ``"start-stop"`` -> ``{"file", "bytes", "frames", "sha256", "latents"}`` for finished segments.
+        plan: The render's batch size and torch threads (``morphstudio.rendering.plan.CpuPlan.record``): they
+            change a StyleGAN's floating-point sums, so ``--resume`` renders the rest with the same ones.
     """
 
     folder: Path
     fingerprint: str
     settings: dict[str, Any]
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -70,7 +73,7 @@ class Manifest:
     def save(self) -> None:
         """Write atomically (temp file + rename), so a kill never leaves a torn manifest."""
         data = {"format": FORMAT, "fingerprint": self.fingerprint, "settings": self.settings,
-                "segments": self.segments}
+                "segments": self.segments, "plan": self.plan}
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, self.path)
@@ -111,7 +114,20 @@ class Manifest:
         return f, None
 
 
-def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume: bool) -> tuple[Manifest, str]:
+def recorded_plan(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The plan an interrupted render of the same scene recorded in its manifest, or ``None``."""
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
+        return None
+    plan = data.get("plan")
+    return plan if isinstance(plan, dict) else None
+
+
+def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume: bool,
+               plan: dict[str, Any] | None = None) -> tuple[Manifest, str]:
     """Prepare the parts folder for a render.
 
     Without ``resume`` an existing folder is replaced. With it, a manifest whose fingerprint and settings match
@@ -133,9 +149,10 @@ def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume:
             data = {}
         if not isinstance(data, dict) or not isinstance(data.get("segments", {}), dict):
             data = {}
-        if data.get("format") == FORMAT and data.get("fingerprint") == fingerprint and data.get("settings") == settings:
+        if data.get("format") == FORMAT and data.get("fingerprint") == fingerprint and data.get("settings") == settings \
+                and data.get("plan") in (None, plan):
             man = Manifest(folder, fingerprint, settings,
-                           {k: v for k, v in data.get("segments", {}).items() if isinstance(v, dict)})
+                           {k: v for k, v in data.get("segments", {}).items() if isinstance(v, dict)}, plan)
             keep = {MANIFEST_NAME} | {str(e.get("file")) for e in man.segments.values() if isinstance(e, dict)}
             for f in folder.iterdir():
                 if f.name not in keep:
@@ -144,7 +161,8 @@ def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume:
                     else:
                         f.unlink(missing_ok=True)
             return man, f"resuming: {len(man.segments)} finished segment(s) in {folder}"
-        note = "resume: the scene or output settings changed since the interrupted render; starting over"
+        note = ("resume: the scene, output settings or plan (--batch, --threads) changed since the interrupted "
+                "render; starting over")
     elif resume:
         note = f"resume: nothing to resume in {folder}; rendering everything"
     if folder.exists():
@@ -153,6 +171,6 @@ def open_parts(folder: Path, fingerprint: str, settings: dict[str, Any], resume:
                               "is not a parts folder morphstudio made; move it away")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    man = Manifest(folder, fingerprint, settings)
+    man = Manifest(folder, fingerprint, settings, plan=plan)
     man.save()
     return man, note

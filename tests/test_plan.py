@@ -1,0 +1,237 @@
+"""Thread and batch planning from measured stage costs (fake timings throughout: no wall-clock asserts).
+
+Expected plans come from the cost model written out by hand: with a core left over the slower stage sets the
+pace, ``max(gen, enc / free)``; with every core given to torch the encoder's CPU time adds in full, ``gen + enc``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_render_tinygen import TinyGen, decode, tiny_latents
+
+from morphstudio.errors import RenderError
+from morphstudio.rendering import plan as planmod
+from morphstudio.rendering.plan import CalibrationCache, choose_plan, plan_cpu_render, torch_threads
+from morphstudio.rendering.renderer import OutputSettings, plan_render, render_latents
+from morphstudio.rendering.resume import parts_dir_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A 256 px StyleGAN2-like generator: two threads nearly halve the time, batching barely helps.
+BIG = {(1, 1): 0.200, (1, 2): 0.195, (2, 1): 0.110, (2, 2): 0.108}
+# A small DCGAN-like one: batching pays, and a second thread helps a little.
+SMALL = {(1, 1): 0.013, (1, 2): 0.009, (1, 4): 0.007, (1, 8): 0.0055, (2, 1): 0.009, (2, 8): 0.004}
+
+
+def test_idle_encoder_gives_torch_every_core() -> None:
+    p = choose_plan(BIG, 0.010, cores=2)
+    # 2 threads: 0.108 + 0.010 = 0.118 s/frame; 1 thread: max(0.195, 0.010 / 1) = 0.195.
+    assert (p.threads, p.batch) == (2, 2)
+    assert p.seconds_per_frame == pytest.approx(0.118)
+    assert any("generator-bound" in line for line in p.why)
+
+
+def test_busy_encoder_keeps_a_core_for_itself() -> None:
+    p = choose_plan(SMALL, 0.0276, cores=2)
+    # 1 thread: max(gen, 0.0276 / 1) = 0.0276 at every batch; 2 threads: 0.004 + 0.0276 = 0.0316.
+    assert p.threads == 1
+    assert p.seconds_per_frame == pytest.approx(0.0276)
+    # Every 1-thread batch ties at the encoder's pace: the one using the least CPU (batch 8) is taken.
+    assert p.batch == 8
+    assert any("encoder-bound" in line for line in p.why)
+
+
+def test_threads_fall_as_the_encoder_gets_busier() -> None:
+    got = [choose_plan(BIG, enc, cores=2).threads for enc in (0.0, 0.01, 0.05, 0.1, 0.3, 1.0)]
+    # Crossing point by hand: 0.108 + e = max(0.195, e) -> e = 0.087.
+    assert got == [2, 2, 2, 1, 1, 1]
+    many = [choose_plan({(t, 1): 1.0 / t for t in (1, 4, 8, 15, 16)}, enc, cores=16).threads
+            for enc in (0.0, 0.5, 4.0)]
+    assert many[0] == 16 and many[0] >= many[1] >= many[2] and many[2] < 16
+
+
+def test_batch_follows_the_measurements() -> None:
+    assert choose_plan({(1, 1): 0.02, (1, 2): 0.012, (1, 4): 0.008}, None, cores=1).batch == 4
+    assert choose_plan({(1, 1): 0.20, (1, 2): 0.22, (1, 4): 0.25}, None, cores=1).batch == 1
+    # No batch beyond the frames there are.
+    assert choose_plan({(1, 1): 0.02, (1, 4): 0.008}, None, cores=1, max_batch=2).batch == 1
+
+
+def test_given_threads_or_batch_are_kept() -> None:
+    p = choose_plan(BIG, 0.01, cores=2, threads=1)
+    assert p.threads == 1 and p.batch == 2  # batch from the 1-thread figures (0.195 < 0.200)
+    p = choose_plan(SMALL, 0.0276, cores=2, batch=3)
+    assert p.batch == 3 and p.threads == 1
+
+
+class FakeMeasure:
+    """Stands in for the measuring functions: fixed figures, and a count of how often it was asked."""
+
+    def __init__(self, gen: dict, enc: float) -> None:
+        self.gen, self.enc = gen, enc
+        self.gen_calls = self.enc_calls = 0
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeMeasure:
+        def measure_generator(generator, width, height, fit, precision, threads, max_batch):
+            self.gen_calls += 1
+            return {k: v for k, v in self.gen.items() if k[0] in threads and k[1] <= max_batch}
+
+        def measure_encoder(frames, codec, crf, fps, ext):
+            self.enc_calls += 1
+            return self.enc
+
+        monkeypatch.setattr(planmod, "measure_generator", measure_generator)
+        monkeypatch.setattr(planmod, "measure_encoder", measure_encoder)
+        monkeypatch.setattr(planmod, "usable_cores", lambda: 2)
+        return self
+
+
+def test_plan_render_uses_the_measurements(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    gen = TinyGen(resolution=16).eval()
+    out = OutputSettings(path=str(tmp_path / "o.mp4"), size=64, fps=24)
+    FakeMeasure(BIG, 0.01).install(monkeypatch)
+    idle = plan_render(gen, 48, 24.0, out)
+    assert (idle.cpu_threads, idle.batch) == (2, 2)
+    assert any("generator-bound" in line for line in idle.describe())
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache2"))
+    FakeMeasure(BIG, 0.5).install(monkeypatch)
+    busy = plan_render(gen, 48, 24.0, out)
+    assert busy.cpu_threads == 1
+
+
+def test_calibration_is_cached_per_machine_and_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    folder = tmp_path / "cal"
+    machine = {"host": "a", "cpu": "x", "cores": 2, "torch": "t", "python": "p"}
+    g16, g32 = TinyGen(resolution=16).eval(), TinyGen(resolution=32).eval()
+    kw = {"codec": "h264", "crf": None, "fps": 24.0, "ext": ".mp4", "frames": 8}
+
+    def plan(gen, machine=machine):
+        return plan_cpu_render(gen, 64, 64, "fill", torch.float32, cache=CalibrationCache(folder, machine), **kw)
+
+    first = plan(g16)
+    assert (fake.gen_calls, fake.enc_calls, first.source) == (1, 1, "measured")
+    again = plan(TinyGen(resolution=16, seed=5).eval())  # other weights, same architecture: same costs
+    assert (fake.gen_calls, fake.enc_calls, again.source) == (1, 1, "cached")
+    assert (again.threads, again.batch) == (first.threads, first.batch)
+    plan(g32)  # another architecture: its generator is measured, the encoder figure is reused
+    assert (fake.gen_calls, fake.enc_calls) == (2, 1)
+    plan(g16, {**machine, "cores": 4})  # another machine: everything again, in its own file
+    assert (fake.gen_calls, fake.enc_calls) == (3, 2)
+    assert len(list(folder.glob("*.json"))) == 2
+
+    # A damaged file, or one from another format, is re-measured rather than trusted.
+    path = CalibrationCache(folder, machine).path
+    path.write_text("{not json")
+    plan(g16)
+    assert fake.gen_calls == 4
+    data = json.loads(path.read_text())
+    data["format"] = "morphstudio-calibration/0"
+    path.write_text(json.dumps(data))
+    plan(g16)
+    assert fake.gen_calls == 5
+
+
+def test_real_measurement_on_a_tiny_model(tmp_path: Path) -> None:
+    """The measuring code itself runs (figures are positive, the cache file is written), no timing asserted."""
+    gen = TinyGen(resolution=16).eval()
+    cache = CalibrationCache(tmp_path, {"host": "t"})
+    p = plan_cpu_render(gen, 32, 32, "fill", torch.float32, codec="h264", crf=None, fps=24.0, ext=".mp4",
+                        frames=4, cache=cache)
+    assert p.threads >= 1 and 1 <= p.batch <= 4 and p.seconds_per_frame > 0
+    entries = json.loads(cache.path.read_text())["entries"]
+    assert any(k.startswith("gen:") for k in entries) and entries["enc:h264:None:32x32:.mp4"] > 0
+
+
+def test_resume_reuses_the_recorded_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    gen = TinyGen(resolution=16).eval()
+    n, fps = 48, 24.0
+    fn = tiny_latents(n)
+    out = tmp_path / "out.mkv"
+    settings = OutputSettings(path=str(out), codec="ffv1", fps=fps, segment_seconds=0.5)
+
+    def interrupted(frames):
+        if max(frames) >= 30:
+            raise KeyboardInterrupt
+        return fn(frames)
+
+    # The first render is planned from measurements saying 1 thread, batch 4 ...
+    FakeMeasure({(1, 1): 0.02, (1, 4): 0.01, (2, 1): 0.05}, 0.001).install(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        render_latents(gen, interrupted, n, fps, output=settings, fingerprint="fp", progress=False)
+    manifest = json.loads((parts_dir_for(out) / "manifest.json").read_text())
+    assert manifest["plan"] == {"batch": 4, "threads": 1}
+
+    # ... then the machine's figures change (a fresh calibration would now say 2 threads, batch 2), but the
+    # resumed render keeps the recorded plan and never measures.
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache-new"))
+    fake = FakeMeasure({(1, 1): 0.5, (2, 1): 0.02, (2, 2): 0.01}, 0.001).install(monkeypatch)
+    seen: list[int] = []
+    real_set = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda k: (seen.append(k), real_set(k))[1])
+    res = render_latents(gen, fn, n, fps, output=settings, fingerprint="fp", resume=True, progress=False)
+    assert res.reused_segments == 2 and res.batch == 4
+    assert seen and seen[0] == 1
+    assert (fake.gen_calls, fake.enc_calls) == (0, 0)
+    assert decode(out)[1].shape[0] == n
+
+    # A plan given explicitly that differs from the recorded one cannot mix with its segments: start over.
+    with pytest.raises(KeyboardInterrupt):
+        render_latents(gen, interrupted, n, fps, output=settings, fingerprint="fp", batch=4, cpu_threads=1,
+                       progress=False)
+    notes: list[str] = []
+    res = render_latents(gen, fn, n, fps, output=settings, fingerprint="fp", resume=True, batch=2, progress=False,
+                         log=notes.append)
+    assert res.reused_segments == 0 and any("starting over" in m for m in notes)
+
+
+def test_thread_count_is_restored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    other = 2 if before != 2 else 1
+    with pytest.raises(ValueError), torch_threads(other):
+        assert torch.get_num_threads() == other
+        raise ValueError
+    assert torch.get_num_threads() == before
+    gen = TinyGen(resolution=16).eval()
+    render_latents(gen, tiny_latents(8), 8, 24.0, output=OutputSettings(path=str(tmp_path / "a.mkv"),
+                   codec="ffv1"), cpu_threads=other, batch=2, progress=False)
+    assert torch.get_num_threads() == before
+
+
+def test_projection_threads_follow_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(planmod, "usable_cores", lambda: 2)
+    monkeypatch.setattr(planmod, "measure_training_step", lambda g, b, threads: {1: 0.30, 2: 0.18})
+    gen = TinyGen(resolution=16).eval()
+    cache = CalibrationCache(tmp_path, {"host": "t"})
+    assert planmod.plan_torch_threads(gen, 1, cache=cache, load=0.2)[0] == 2
+    assert planmod.plan_torch_threads(gen, 1, cache=cache, load=3.0)[0] == 1  # a busy machine: one thread
+    assert planmod.plan_torch_threads(gen, 1, threads=2, cache=cache, load=3.0)[0] == 2
+
+
+def test_parse_threads_errors() -> None:
+    assert planmod.parse_threads("3") == 3
+    with pytest.raises(RenderError, match="--threads: must be at least 1"):
+        planmod.parse_threads("0")
+    with pytest.raises(RenderError, match="whole number"):
+        planmod.parse_threads("two")
+
+
+def test_cli_threads_and_dry_run_plan(tmp_path: Path) -> None:
+    env = {"PYTHONPATH": str(ROOT), "MORPHSTUDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "PATH": "/usr/bin:/bin"}
+    scene = ROOT / "scenes" / "demo.yaml"
+    bad = subprocess.run([sys.executable, "-m", "morphstudio", "render", str(scene), "--threads", "0", "--dry-run"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --threads: must be at least 1, got 0"
+    ok = subprocess.run([sys.executable, "-m", "morphstudio", "render", str(scene), "--threads", "1", "--batch", "4",
+                         "--dry-run"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "batch 4 -> 75 batches, 1 torch thread(s)" in ok.stdout and "plan:      given" in ok.stdout
