@@ -426,7 +426,9 @@ class AttributeSpec(_Spec):
     strength: float = Field(1.0, ge=-1000, le=1000, description="Constant strength (used when keys is empty), "
                             "in standard deviations of the model's latents along the direction (3 = strong).")
     keys: list[ValueKey] = Field(default_factory=list, description="Keyframed strength: [{at: 0, value: 0}, ...].")
-    interp: Interp = Field("cubic", description="Interpolation of the strength keys (periodic when the scene loops).")
+    interp: Interp = Field(
+        "pchip", description="Interpolation of the strength keys: pchip (default) never overshoots a key; cubic is "
+        "smoother but swings past closely spaced keys (both periodic when the scene loops).")
     normalize: bool = Field(
         True, description="Rescale the direction per layer so strength is in standard deviations; false = use the "
         "file's vector as is (strength 1 = the vector itself)."
