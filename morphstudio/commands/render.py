@@ -184,8 +184,13 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=args.frames, batch=common["batch"],
                        precision=common["precision"], jobs=jobs)
     t0 = time.perf_counter()
-    scene.latents(list(plan.frames)[:1])  # catches latent errors a real render would hit first
+    # Catches latent errors a real render would hit first, without projecting photos (minutes of work).
+    scene.timeline(project=False).latents(list(plan.frames)[:1])
     for line in scene_summary(scene) + plan.describe():
+        print(line)
+    from morphstudio.faces.scene_photos import pending_lines
+
+    for line in pending_lines(scene.photos(), gen, what="a dry run"):
         print(line)
     if args.resume and out is not None and out.path is not None and plan.segments:
         from morphstudio.rendering.resume import parts_dir_for

@@ -234,8 +234,15 @@ def face_mask(lm: FaceLandmarks, transform: np.ndarray, size: int) -> np.ndarray
     return cv2.GaussianBlur(mask, (k, k), 0)
 
 
-def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any) -> tuple[int, list[str]]:
-    """Index of the face to use: ``face`` (0-based, left to right) or the largest, with a note when ambiguous."""
+CHOOSE_HINT = "pass --face N to choose another"
+
+
+def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any,
+                choose_hint: str = CHOOSE_HINT) -> tuple[int, list[str]]:
+    """Index of the face to use: ``face`` (0-based, left to right) or the largest, with a note when ambiguous.
+
+    ``choose_hint`` tells the user how to pick another (``--face N`` on the command line, ``face_index: N`` in
+    a scene)."""
     if not faces:
         raise FaceNotFoundError(where, "no face found in the image",
                                 hint="use a photo where the face is clearly visible, or pass --no-align if the "
@@ -249,7 +256,7 @@ def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any) -> tup
     idx = int(np.argmax([f.area for f in faces]))
     if len(faces) > 1:
         notes.append(f"{len(faces)} faces found; using the largest (face {idx}, counted left to right from 0); "
-                     "pass --face N to choose another")
+                     + choose_hint)
     return idx, notes
 
 
@@ -259,6 +266,7 @@ def align_face(
     *,
     face: int | None = None,
     params: CropParams = FFHQ,
+    choose_hint: str = CHOOSE_HINT,
 ) -> AlignedFace:
     """Detect, choose and crop one face.
 
@@ -267,6 +275,7 @@ def align_face(
         size: Output side in pixels (the generator's resolution).
         face: 0-based index counted left to right; ``None`` picks the largest face.
         params: Framing (see :func:`crop_params_for`).
+        choose_hint: How the user picks another face, for the note on a photo with several.
 
     Returns:
         The crop, its transform and a face mask.
@@ -282,7 +291,7 @@ def align_face(
     if size < 8:
         raise ImageInputError(where, f"crop size must be at least 8 px, got {size}")
     faces = detect_faces(image.pixels)
-    idx, notes = choose_face(faces, face, where)
+    idx, notes = choose_face(faces, face, where, choose_hint)
     lm = faces[idx]
     quad = crop_quad(lm, params)
     transform = _quad_transform(quad, size)

@@ -250,6 +250,9 @@ class FaceSpec(_Spec):
     image: PathStr | None = Field(None, description="Photo to project into the model (needs the projector).")
     steps: int | None = Field(None, ge=1, le=100000, description="Projection steps (image faces).")
     align: bool = Field(True, description="Align the face in the photo before projecting (image faces).")
+    face_index: int | None = Field(
+        None, ge=0, le=7, description="Which face of a photo with several (up to 8), counted from 0 left to "
+        "right (image faces; default: the largest). Same as `morphstudio project --face N`.")
     average: WeightsSel = Field(None, description="[a, b, c] or {a: 2, b: 1}: weighted mean of faces.")
     blend: list[str] | None = Field(None, min_length=2, max_length=2, description="[a, b]: the point t of the way.")
     t: float | None = Field(None, ge=-1, le=2, description="Blend position: 0 = first face, 1 = second (0.5).")
@@ -266,8 +269,8 @@ class FaceSpec(_Spec):
         if len(given) > 1:
             raise ValueError(f"a face takes exactly one of {', '.join(FACE_KINDS)}; got {' and '.join(given)}")
         kind = given[0]
-        options = {"latent": ("key", "index", "space"), "image": ("steps",), "blend": ("t",)}
-        for opt in ("key", "index", "space", "steps", "t"):
+        options = {"latent": ("key", "index", "space"), "image": ("steps", "face_index"), "blend": ("t",)}
+        for opt in ("key", "index", "space", "steps", "face_index", "t"):
             if getattr(self, opt) is not None and opt not in options.get(kind, ()):
                 raise ValueError(f"{opt!r} does not apply to a {kind} face")
         if not self.align and kind != "image":
