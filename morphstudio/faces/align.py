@@ -139,11 +139,8 @@ def _face_mesh() -> Any:
     global _MESH
     with _MESH_LOCK:
         if _MESH is None:
-            import os
-
-            # mediapipe's C++ side logs TFLite chatter to stderr; keep the CLI's output to what matters.
-            os.environ.setdefault("GLOG_minloglevel", "2")
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            # mediapipe's C++ side writes TFLite / absl chatter straight to file descriptor 2; the library leaves
+            # the process's stderr alone (the CLI filters those lines, see morphstudio.commands.native_logs).
             import mediapipe as mp  # imported lazily: it is slow and pulls in TFLite
 
             _MESH = mp.solutions.face_mesh.FaceMesh(
