@@ -89,6 +89,8 @@ class Scene:
         self._project_image = project_image
         self._generator: Any = None
         self._timeline: Timeline | None = None
+        self._check_timeline: Timeline | None = None  # validate / --dry-run: photos not projected (see timeline)
+        self._unprojected: set[str] = set()  # image faces that stand in as the average face there
         self._lock = threading.Lock()  # the renderer may ask for latents from worker threads
 
     # --- timing and settings (read-only views of ``spec`` and ``timing``) -----------------------------------------
@@ -133,40 +135,82 @@ class Scene:
             self._space = self.generator().latent_space()
         return self._space
 
-    def _projector(self) -> ProjectImage | None:
+    def _projector(self, project: bool = True) -> ProjectImage | None:
         if self._project_image is not None:
             return self._project_image
         if not any(face.image is not None for face in self.spec.faces.values()):
             return None
         try:
-            from morphstudio.faces import project_cached
+            import morphstudio.faces  # noqa: F401 - absent when the projector is not installed
+            from morphstudio.faces.scene_photos import cached_only_projector, scene_projector
         except ImportError:
             return None
+        inner = scene_projector(self.generator) if project else cached_only_projector(self.generator,
+                                                                                      self._unprojected)
 
-        def project(image_path: Path, options: dict) -> np.ndarray:
-            ws = project_cached(image_path, self.generator(), space="w+", steps=options.get("steps"),
-                                align=options.get("align", True), cache_dir=None)
+        def run(image_path: Path, options: dict) -> np.ndarray:
+            ws = inner(image_path, options)
             return np.asarray(ws, dtype=np.float32).reshape(self.latent_space().num_ws, -1)
 
-        return project
+        return run
+
+    def photos(self) -> list[Any]:
+        """The scene's image faces (:class:`morphstudio.faces.scene_photos.PhotoFace`) and whether each one's
+        projection is cached already. Loads the model; never projects."""
+        if not any(face.image is not None for face in self.spec.faces.values()):
+            return []
+        from morphstudio.faces.scene_photos import photo_faces
+
+        return photo_faces(self.spec, self.base_dir, self.generator())
 
     # --- latents --------------------------------------------------------------------------------------------------
 
-    def timeline(self) -> Timeline:
-        """The built :class:`Timeline` (faces resolved, model-dependent checks done)."""
+    def timeline(self, *, project: bool = True) -> Timeline:
+        """The built :class:`Timeline` (faces resolved, model-dependent checks done).
+
+        Args:
+            project: False for checks that must not spend minutes projecting photos (``validate``,
+                ``--dry-run``): photos already in the cache are used, the others stand in as the average face
+                (their names in :attr:`unprojected`). That timeline is never used to render.
+        """
         with self._lock:
-            if self._timeline is None:
-                self._timeline = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
-                                          self._projector())
-        return self._timeline
+            if self._timeline is None and (project or self._check_timeline is None):
+                tl = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
+                              self._projector(project))
+                if project:
+                    self._timeline = tl
+                else:
+                    self._check_timeline = tl
+            return self._timeline if self._timeline is not None else self._check_timeline  # type: ignore
+
+    @property
+    def unprojected(self) -> list[str]:
+        """Image faces that ``timeline(project=False)`` could not read from the cache (not projected yet)."""
+        return sorted(self._unprojected) if self._timeline is None else []
 
     def latents(self, frames: Sequence[int] | np.ndarray) -> np.ndarray:
         """Latents ``[T, num_ws, w_dim]`` float32 for the given frame indices."""
         return self.timeline().latents(frames)
 
-    def closure(self) -> list[ClosureItem]:
-        """How every periodic element returns to its start at frame ``frame_count`` (see ``validate``)."""
-        return self.timeline().closure()
+    def closure(self, *, project: bool = True) -> list[ClosureItem]:
+        """How every periodic element returns to its start at frame ``frame_count`` (see ``validate``).
+
+        With ``project=False``, elements that depend on photos not projected yet are reported unchecked
+        (``checked`` False, the note naming the faces) instead of being measured on a stand-in face.
+        """
+        items = self.timeline(project=project).closure()
+        missing = self.unprojected
+        if not missing:
+            return items
+        from morphstudio.faces.scene_photos import dependents
+
+        needs = dependents(self.spec, set(missing))
+        if not any(key.face in needs for key in self.spec.timeline):
+            return items  # the photos' faces are not on the path: nothing measured depends on them
+        note = "not checked until " + ", ".join(f"faces.{n}" for n in missing) + " " + \
+            ("is" if len(missing) == 1 else "are") + " projected"
+        return [ClosureItem(i.element, float("nan"), True, note, checked=False)
+                if i.element in ("timeline", "total") else i for i in items]
 
     # --- identity and description ---------------------------------------------------------------------------------
 

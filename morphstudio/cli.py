@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="morphstudio",
         description="Streaming face-morph renderer for StyleGAN-family generators.",
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show informational logs and native libraries' own log lines (mediapipe, TFLite)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"morphstudio.commands.{name}").register(sub)
@@ -48,15 +50,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    from morphstudio.commands.native_logs import NativeLogFilter
+
+    verbose = bool(getattr(args, "verbose", False))
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with NativeLogFilter(enabled=not verbose):
+            return int(args.func(args) or 0)
     except MorphError as err:
         print(f"error: {err}", file=sys.stderr)
         if err.hint:
             print(f"hint: {err.hint}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        resumable = args.command == "render" and not (getattr(args, "watch", False) or getattr(args, "dry_run", False))
+        print("interrupted" + ("; finished video segments are kept: run the same command with --resume to "
+                               "continue from them" if resumable else ""), file=sys.stderr)
         return 130
 
 

@@ -51,5 +51,6 @@ def resolve_dtype(spec: str | torch.dtype | None, device: torch.device) -> torch
         dtype = _DTYPES[spec.lower()]
     if dtype == torch.float16 and device.type == "cpu":
         raise DeviceError("half precision (fp16) is only supported on a GPU; this run is on the CPU",
-                          hint="drop --half / --precision fp16, or use --precision bf16 on CPU")
+                          hint="leave out --precision fp16 (fp32 is the default; precision= / dtype= in Python), or "
+                               "use --precision bf16 on the CPU")
     return dtype

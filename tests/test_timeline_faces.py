@@ -117,9 +117,10 @@ def test_image_faces_use_the_injected_projector(tmp_path: Path) -> None:
         seen.append((path, options))
         return wp
 
-    f = _faces({"me": {"image": "me.png", "steps": 12, "align": False}}, tmp_path, project_image=project)
+    f = _faces({"me": {"image": "me.png", "steps": 12, "align": False, "face_index": 1}}, tmp_path,
+               project_image=project)
     np.testing.assert_array_equal(f["me"], wp)
-    assert seen == [(tmp_path / "me.png", {"steps": 12, "align": False})]
+    assert seen == [(tmp_path / "me.png", {"steps": 12, "align": False, "face_index": 1, "name": "me"})]
 
 
 def test_image_face_without_projector_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

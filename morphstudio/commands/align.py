@@ -16,24 +16,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "align",
         help="detect a face in a photo and crop it the way the generator's training faces were framed",
-        description="Find the face with mediapipe's face mesh (nothing is downloaded), build the FFHQ-style oriented "
-        "crop from the eyes and mouth, and save it. The photo->crop transform is saved next to it "
-        "(OUT.transform.json) so a result can be pasted back into the photo.",
+        description="Find the face with mediapipe's face mesh (nothing is downloaded), build the oriented crop "
+        "from the eyes and mouth with the framing of --model's training faces (the same crop `project` uses for "
+        "that model: DigiFace for the built-in model, FFHQ for StyleGAN face models), and save it. The "
+        "photo->crop transform is saved next to it (OUT.transform.json) so a result can be pasted back into the "
+        "photo. Parts of the crop outside the photo are filled with a blur of its edge.",
     )
     p.add_argument("image", type=Path, help="photo (JPEG, PNG, WebP...)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png", help="where to write the crop")
     p.add_argument("--face", type=int, default=None, metavar="N",
                    help="which face, counted from 0 left to right (default: the largest)")
     p.add_argument("--size", type=int, default=None, metavar="S",
-                   help="crop side in pixels (default: the model's resolution, or 256 without --model)")
-    p.add_argument("--model", default=None, help="generator whose framing and resolution to use (e.g. builtin:dcgan-faces64)")
+                   help="crop side in pixels (default: the model's resolution)")
+    p.add_argument("--model", default="builtin:dcgan-faces64",
+                   help="generator whose framing and resolution to use (default builtin:dcgan-faces64, as project)")
     p.add_argument("--framing", choices=FRAMINGS, default="auto",
-                   help="crop parameters: ffhq (StyleGAN face models), digiface (the built-in DCGAN); auto follows "
-                        "--model, else ffhq")
-    p.add_argument("--border", choices=("reflect", "replicate", "constant"), default=None,
-                   help="how to fill parts of the crop outside the photo (default: the framing's own)")
+                   help="override the model's framing: ffhq (StyleGAN face models) or digiface (the built-in "
+                        "DCGAN); auto (default) is the model's own, the one project uses")
+    p.add_argument("--border", choices=("blur", "reflect", "replicate", "constant"), default=None,
+                   help="how to fill parts of the crop outside the photo (default blur: the photo's edge, "
+                        "blurred; reflect mirrors it, which ghosts a face cut by the edge)")
     p.add_argument("--mask", type=Path, default=None, metavar="MASK.png", help="also save the face mask")
     p.add_argument("--device", default=None, help="device for --model (auto, cpu, cuda...)")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show mediapipe's own log lines (hidden by default)")
     p.set_defaults(func=run)
 
 
@@ -52,22 +58,19 @@ def run(args: argparse.Namespace) -> int:
     )
     from morphstudio.faces.images import read_image
 
-    photo = read_image(args.image)
-    size = args.size
-    params = FFHQ
-    if args.model is not None:
-        import morphstudio
+    import morphstudio
 
-        gen = morphstudio.load_generator(args.model, device=args.device)
-        params = crop_params_for(gen)
-        size = size or int(gen.resolution)
+    photo = read_image(args.image)
+    # The framing and size come from the model, through the same crop_params_for that project uses.
+    gen = morphstudio.load_generator(args.model, device=args.device)
+    params = crop_params_for(gen)
+    size = args.size or int(gen.resolution)
     if args.framing == "ffhq":
         params = FFHQ
     elif args.framing == "digiface":
         params = DIGIFACE
     if args.border:
         params = replace(params, border=args.border)
-    size = size or 256
     if size < 8 or size > 4096:
         raise ImageInputError(args.image, f"--size must be between 8 and 4096 px, got {size}")
     af = align_face(photo, size, face=args.face, params=params)

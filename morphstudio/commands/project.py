@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from morphstudio.commands import DEVICE_HELP
-from morphstudio.errors import ProjectionError
+from morphstudio.errors import ImageInputError, ProjectionError
+from morphstudio.files import atomic_path
 from morphstudio.rendering.plan import add_threads_argument, parse_threads, plan_torch_threads, torch_threads
 
 
@@ -20,9 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Align each photo's face, then optimise a latent (W or W+, plus noise maps on StyleGAN2) until "
         "the generator draws it. A trained encoder (the shipped one for the built-in model, or --encoder PATH) "
         "gives the starting point. OUT.npz holds ws [num_ws, w_dim] ([N, num_ws, w_dim] plus names for several "
-        "images) and the settings used.",
+        "images) and the settings used. With several photos (or a folder of them), a photo that cannot be used "
+        "(no face found, not an image, unreadable) is skipped with a note and counted at the end; the others are "
+        "projected and saved (the names in OUT.npz say which). Only when no photo is usable does it fail, "
+        "before any projection work.",
     )
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="photos (projected together as a batch)")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                   help="photos, or folders of them (projected together as a batch)")
     p.add_argument("--model", default="builtin:dcgan-faces64", help="generator (default builtin:dcgan-faces64)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz", help="where to save the latents")
     p.add_argument("--no-align", action="store_true", help="images are already aligned crops: only resize them")
@@ -44,7 +49,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the projector's noise")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     add_threads_argument(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show mediapipe's own log lines (hidden by default)")
     p.set_defaults(func=run)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    """Photos as given, with each folder replaced by its image files (sorted by name)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageInputError(p, f"the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
 
 
 def per_image_path(path: Path, name: str, count: int) -> Path:
@@ -80,14 +105,28 @@ def run(args: argparse.Namespace) -> int:
     def warn(msg: str) -> None:
         print(f"warning: {msg}", file=sys.stderr)
 
+    images = expand_images(list(args.images))
+    batch = len(images) > 1
     gen = morphstudio.load_generator(args.model, device=args.device)
-    names = unique_names(args.images)
+    names = unique_names(images)
     prepared = []
-    for path, name in zip(args.images, names):
-        im = prepare_image(path, gen, align=not args.no_align, face=args.face, name=name)
+    skipped: list[tuple[Path, str]] = []
+    # Every photo is read and aligned before any projection: a bad one costs nothing and loses nothing.
+    for path, name in zip(images, names):
+        try:
+            im = prepare_image(path, gen, align=not args.no_align, face=args.face, name=name)
+        except ImageInputError as exc:
+            if not batch:
+                raise
+            skipped.append((path, exc.message))
+            print(f"note: skipped {exc.message}", file=sys.stderr)
+            continue
         for note in im.notes:
             print(f"note: {path}: {note}", file=sys.stderr)
         prepared.append(im)
+    if not prepared:
+        raise ImageInputError(None, f"none of the {len(images)} photos can be projected: "
+                              + "; ".join(msg for _, msg in skipped))
 
     cfg = ProjectConfig(perceptual=args.perceptual, w_avg_weight=args.w_avg_weight, seed=args.seed,
                         snapshot_every=0)
@@ -96,11 +135,20 @@ def run(args: argparse.Namespace) -> int:
     projector = make_projector(gen, space=args.space, steps=args.steps, encoder=args.encoder, vgg_path=args.vgg,
                                config=cfg, warn=warn)
     threads, why = plan_torch_threads(gen, len(prepared), threads)
-    print(f"threads: {why}", file=sys.stderr)
+    if not args.quiet:
+        print(f"threads: {why}", file=sys.stderr)
+    progress = None
+    if not args.quiet:
+        from morphstudio.faces.progress import ProjectionProgress
+
+        label = prepared[0].name if len(prepared) == 1 else f"{len(prepared)} photos"
+        progress = ProjectionProgress(label, projector.default_steps())
     t0 = time.perf_counter()
     with torch_threads(threads):
-        result = project_prepared(prepared, projector)
+        result = project_prepared(prepared, projector, callback=progress)
     wall = time.perf_counter() - t0
+    if progress is not None:
+        progress.close(result.stopped_early)
 
     vgg = projector.perceptual if projector.perceptual_name == "lpips-vgg16" else None
     reports = []
@@ -122,12 +170,18 @@ def run(args: argparse.Namespace) -> int:
         "model": str(args.model), "space": args.space, "align": not args.no_align, "face": args.face,
         "encoder": str(args.encoder), "init": result.init, "perceptual": result.perceptual,
         "steps_run": result.steps, "stopped_early": result.stopped_early, "seconds": round(wall, 2),
-        "projector": result.settings, "images": [str(p) for p in args.images],
+        "projector": result.settings, "images": [str(im.path) for im in prepared],
+        "skipped": [{"image": str(p), "reason": msg} for p, msg in skipped],
         "quality": [r.as_dict() for r in reports],
     }
-    ws = result.ws[0] if len(prepared) == 1 else result.ws
+    ws = result.ws if batch else result.ws[0]
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.output, ws=ws.astype(np.float32), names=np.array(names),
-             settings=json.dumps(settings, default=str))
+    with atomic_path(args.output) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to the temporary name
+            np.savez(f, ws=ws.astype(np.float32), names=np.array([im.name for im in prepared]),
+                     settings=json.dumps(settings, default=str))
     print(f"saved ws {list(ws.shape)} -> {args.output}")
+    if skipped:
+        print(f"note: skipped {len(skipped)} of {len(images)} photos: "
+              + ", ".join(str(p) for p, _ in skipped), file=sys.stderr)
     return 0

@@ -192,10 +192,15 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=args.frames, batch=common["batch"],
                        precision=common["precision"], jobs=jobs, cpu_threads=threads)
     t0 = time.perf_counter()
-    scene.latents(list(plan.frames)[:1])  # catches latent errors a real render would hit first
+    # Catches latent errors a real render would hit first, without projecting photos (minutes of work).
+    scene.timeline(project=False).latents(list(plan.frames)[:1])
     # The plan's output line is the one the render uses (-o / --codec applied); the scene's own is left out.
     summary = [line for line in scene_summary(scene) if not line.startswith("output:")]
     for line in summary + plan.describe() + list(out.notes):
+        print(line)
+    from morphstudio.faces.scene_photos import pending_lines
+
+    for line in pending_lines(scene.photos(), gen, what="a dry run"):
         print(line)
     if args.resume and out is not None and out.path is not None and plan.segments:
         from morphstudio.rendering.resume import parts_dir_for

@@ -33,7 +33,7 @@ EYE_IMAGE_RIGHT = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 3
 MOUTH_IMAGE_LEFT = 61
 MOUTH_IMAGE_RIGHT = 291
 
-BorderMode = Literal["reflect", "constant", "replicate"]
+BorderMode = Literal["blur", "reflect", "constant", "replicate"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ class CropParams:
         mouth_factor: ... and at least ``mouth_factor * |eye-to-mouth|``.
         centre_shift: The crop centre sits this fraction of eye-to-mouth below the eye midpoint.
         zoom: Extra factor on the crop side (>1 shows more background).
-        border: How pixels outside the photo are filled: ``reflect`` (mirror, then blurred toward the edge as
-            FFHQ does), ``replicate`` or ``constant`` (``border_value``).
+        border: How pixels outside the photo are filled: ``blur`` (the default for every framing: the edge
+            pixels stretched outward and blurred away from the edge, so a face near the photo's edge gets a
+            soft background), ``reflect`` (FFHQ's mirror-then-blur: leaves a mirrored ghost of a face cut by
+            the edge), ``replicate`` (streaks) or ``constant`` (``border_value``).
         border_value: RGB fill for ``constant``.
     """
 
@@ -54,7 +56,7 @@ class CropParams:
     mouth_factor: float = 1.8
     centre_shift: float = 0.1
     zoom: float = 1.0
-    border: BorderMode = "reflect"
+    border: BorderMode = "blur"
     border_value: tuple[int, int, int] = (0, 0, 0)
 
 
@@ -62,7 +64,10 @@ FFHQ = CropParams()
 # DigiFace-1M renders (the built-in DCGAN's training data) are tighter than FFHQ: the face fills most of the
 # frame, eyes a little above the centre. Chosen by aligning faces the model generated (see tests/test_align.py:
 # the crop of an upscaled generated face lands back on the generated framing).
-DIGIFACE = CropParams(eye_factor=1.4, mouth_factor=1.48, centre_shift=0.076, zoom=1.0, border="replicate")
+DIGIFACE = CropParams(eye_factor=1.4, mouth_factor=1.48, centre_shift=0.076, zoom=1.0)
+# A note is shown when the photo holds fewer than this fraction of the crop's pixels per side: the crop is then
+# an upscale and the projection matches a soft face.
+LOW_RES_FACTOR = 0.5
 
 
 def crop_params_for(generator: Any) -> CropParams:
@@ -134,11 +139,8 @@ def _face_mesh() -> Any:
     global _MESH
     with _MESH_LOCK:
         if _MESH is None:
-            import os
-
-            # mediapipe's C++ side logs TFLite chatter to stderr; keep the CLI's output to what matters.
-            os.environ.setdefault("GLOG_minloglevel", "2")
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            # mediapipe's C++ side writes TFLite / absl chatter straight to file descriptor 2; the library leaves
+            # the process's stderr alone (the CLI filters those lines, see morphstudio.commands.native_logs).
             import mediapipe as mp  # imported lazily: it is slow and pulls in TFLite
 
             _MESH = mp.solutions.face_mesh.FaceMesh(
@@ -201,25 +203,30 @@ def warp_to_crop(pixels: np.ndarray, transform: np.ndarray, size: int, params: C
         src = cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_AREA)
         pre = np.diag([w / nw, h / nh, 1.0])  # small -> original coordinates
         m = transform @ pre
-    border = {"reflect": cv2.BORDER_REFLECT, "replicate": cv2.BORDER_REPLICATE,
+    border = {"blur": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT, "replicate": cv2.BORDER_REPLICATE,
               "constant": cv2.BORDER_CONSTANT}[params.border]
     out = cv2.warpPerspective(src, m, (size, size), flags=cv2.INTER_CUBIC if scale_len > 1 else cv2.INTER_LINEAR,
                               borderMode=border, borderValue=tuple(int(v) for v in params.border_value))
     if params.border == "reflect":
-        out = _blur_outside(out, src, m, size)
+        out = _blur_outside(out, src, m, size, kernel=size // 16, ramp=0.1)
+    elif params.border == "blur":
+        # Stretched edge pixels are streaks; a blur a quarter of the crop wide turns them into a smooth wash
+        # of the edge's colours within a few pixels of the edge (no mirrored face, no stripes).
+        out = _blur_outside(out, src, m, size, kernel=size // 4, ramp=0.04)
     return out
 
 
-def _blur_outside(out: np.ndarray, src: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    """FFHQ's border treatment: mirrored pixels fade into a blurred copy away from the photo's edge."""
+def _blur_outside(out: np.ndarray, src: np.ndarray, m: np.ndarray, size: int, *, kernel: int,
+                  ramp: float) -> np.ndarray:
+    """Fade the pixels outside the photo into a blurred copy: fully blurred ``ramp * size`` px from the edge."""
     inside = np.ones(src.shape[:2], np.uint8) * 255
     mask = cv2.warpPerspective(inside, m, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
     if mask.min() == 255:
         return out
     dist = cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, 3)
-    k = max(3, size // 16 * 2 + 1)
+    k = max(3, kernel * 2 + 1)
     blurred = cv2.GaussianBlur(out, (k, k), 0)
-    alpha = np.clip(dist / max(size * 0.1, 1.0), 0, 1)[..., None]
+    alpha = np.clip(dist / max(size * ramp, 1.0), 0, 1)[..., None]
     return (out * (1 - alpha) + blurred * alpha).round().clip(0, 255).astype(np.uint8)
 
 
@@ -234,8 +241,15 @@ def face_mask(lm: FaceLandmarks, transform: np.ndarray, size: int) -> np.ndarray
     return cv2.GaussianBlur(mask, (k, k), 0)
 
 
-def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any) -> tuple[int, list[str]]:
-    """Index of the face to use: ``face`` (0-based, left to right) or the largest, with a note when ambiguous."""
+CHOOSE_HINT = "pass --face N to choose another"
+
+
+def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any,
+                choose_hint: str = CHOOSE_HINT) -> tuple[int, list[str]]:
+    """Index of the face to use: ``face`` (0-based, left to right) or the largest, with a note when ambiguous.
+
+    ``choose_hint`` tells the user how to pick another (``--face N`` on the command line, ``face_index: N`` in
+    a scene)."""
     if not faces:
         raise FaceNotFoundError(where, "no face found in the image",
                                 hint="use a photo where the face is clearly visible, or pass --no-align if the "
@@ -249,7 +263,7 @@ def choose_face(faces: list[FaceLandmarks], face: int | None, where: Any) -> tup
     idx = int(np.argmax([f.area for f in faces]))
     if len(faces) > 1:
         notes.append(f"{len(faces)} faces found; using the largest (face {idx}, counted left to right from 0); "
-                     "pass --face N to choose another")
+                     + choose_hint)
     return idx, notes
 
 
@@ -259,6 +273,7 @@ def align_face(
     *,
     face: int | None = None,
     params: CropParams = FFHQ,
+    choose_hint: str = CHOOSE_HINT,
 ) -> AlignedFace:
     """Detect, choose and crop one face.
 
@@ -267,6 +282,7 @@ def align_face(
         size: Output side in pixels (the generator's resolution).
         face: 0-based index counted left to right; ``None`` picks the largest face.
         params: Framing (see :func:`crop_params_for`).
+        choose_hint: How the user picks another face, for the note on a photo with several.
 
     Returns:
         The crop, its transform and a face mask.
@@ -282,14 +298,21 @@ def align_face(
     if size < 8:
         raise ImageInputError(where, f"crop size must be at least 8 px, got {size}")
     faces = detect_faces(image.pixels)
-    idx, notes = choose_face(faces, face, where)
+    idx, notes = choose_face(faces, face, where, choose_hint)
     lm = faces[idx]
     quad = crop_quad(lm, params)
     transform = _quad_transform(quad, size)
     crop = warp_to_crop(image.pixels, transform, size, params)
     h, w = image.pixels.shape[:2]
     if quad[:, 0].min() < 0 or quad[:, 1].min() < 0 or quad[:, 0].max() > w or quad[:, 1].max() > h:
-        notes.append(f"the crop extends past the photo's edge; filled by '{params.border}'")
+        fill = {"blur": "a blur of the photo's edge", "reflect": "mirroring the photo (border: reflect)",
+                "replicate": "repeating the edge pixels (border: replicate)", "constant": "a flat colour"}
+        notes.append(f"the crop extends past the photo's edge; filled with {fill[params.border]}")
+    side = float(np.hypot(*(quad[3] - quad[0])))  # the crop's side in photo pixels
+    if side < size * LOW_RES_FACTOR:
+        notes.append(f"low resolution: the face's crop spans only {side:.0f} px of the photo but the model draws "
+                     f"{size} px, so it is upscaled {size / side:.1f}x and the projection will match a blurry "
+                     "face; a larger photo of the face works better")
     eye_vec = lm.eye_right - lm.eye_left
     angle = float(np.degrees(np.arctan2(-eye_vec[1], eye_vec[0])))
     return AlignedFace(

@@ -57,8 +57,11 @@ def square_resize(pixels: np.ndarray, size: int) -> tuple[np.ndarray, list[str]]
 
 
 def prepare_image(path: str | Path, generator: Any, *, align: bool = True, face: int | None = None,
-                  params: CropParams | None = None, name: str | None = None) -> PreparedImage:
+                  params: CropParams | None = None, name: str | None = None,
+                  choose_hint: str | None = None) -> PreparedImage:
     """Read and align one photo for ``generator``.
+
+    ``choose_hint`` says how to pick another face of a photo with several (default: ``--face N``).
 
     Raises:
         ImageInputError: The file cannot be used (see :func:`morphstudio.faces.images.read_image`).
@@ -68,7 +71,8 @@ def prepare_image(path: str | Path, generator: Any, *, align: bool = True, face:
     photo = read_image(p)
     size = int(generator.resolution)
     if align:
-        af = align_face(photo, size, face=face, params=params or crop_params_for(generator))
+        af = align_face(photo, size, face=face, params=params or crop_params_for(generator),
+                        **({"choose_hint": choose_hint} if choose_hint else {}))
         return PreparedImage(name or p.stem, p, af.image, af.mask, af, photo, list(af.notes))
     target, notes = square_resize(photo.pixels, size)
     return PreparedImage(name or p.stem, p, target, None, None, photo, photo.notes + notes)
@@ -85,13 +89,16 @@ def unique_names(paths: Sequence[str | Path]) -> list[str]:
     return out
 
 
-def project_prepared(images: Sequence[PreparedImage], projector: Projector) -> ProjectionResult:
-    """Project several prepared images as one batch (face masks used where every image has one)."""
+def project_prepared(images: Sequence[PreparedImage], projector: Projector,
+                     callback: Callable[..., Any] | None = None) -> ProjectionResult:
+    """Project several prepared images as one batch (face masks used where every image has one).
+
+    ``callback(step, loss, ws)`` is called after every step (e.g. a :class:`ProjectionProgress`)."""
     targets = np.stack([im.target for im in images])
     masks = None
     if all(im.mask is not None for im in images):
         masks = np.stack([im.mask for im in images])
-    return projector.project(targets, masks)
+    return projector.project(targets, masks, callback=callback)
 
 
 def make_projector(generator: Any, *, space: str = "w+", steps: int | None = None, encoder: Any = "auto",

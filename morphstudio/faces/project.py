@@ -124,6 +124,11 @@ class ProjectionResult:
 FAR_FROM_AVG = 1.5
 
 
+def default_step_count(has_encoder: bool) -> int:
+    """Steps when none are given: 1000 from ``w_avg``, 300 from an encoder's guess (already close)."""
+    return 300 if has_encoder else 1000
+
+
 def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-dimension spread of mapped random latents around ``w_avg``, and their typical distance from it.
 
@@ -189,7 +194,8 @@ class Projector:
     # --- helpers ----------------------------------------------------------------------------------------------
 
     def default_steps(self) -> int:
-        return self.cfg.steps if self.cfg.steps is not None else (300 if self.encoder is not None else 1000)
+        """The most steps :meth:`project` runs."""
+        return self.cfg.steps if self.cfg.steps is not None else default_step_count(self.encoder is not None)
 
     def initial_ws(self, target: torch.Tensor) -> tuple[torch.Tensor, str]:
         """Starting latents ``[N, num_ws or 1, w_dim]``: the encoder's guess or ``w_avg``."""

@@ -56,7 +56,7 @@ from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check, crf_check
 from morphstudio.sinks.image_folder import ImageFolderSink
 from morphstudio.sinks.tee import TeeSink
-from morphstudio.sinks.window import PreviewClosed, WindowSink
+from morphstudio.sinks.window import PreviewClosed, preview_sinks
 
 LatentsFn = Callable[[Sequence[int]], np.ndarray]
 
@@ -610,8 +610,9 @@ def render_scene(
         if gen.device != dev:
             gen = gen.to(dev)
     extra = list(sinks or [])
-    if preview:
-        extra.append(WindowSink(scale=preview_scale(out, gen.resolution)))
+    if preview:  # no display: the file is still written, the window is skipped with a note
+        writes_file = out is not None and out.path is not None
+        extra += preview_sinks(preview_scale(out, gen.resolution), writes_file=writes_file, log=log)
     return render_latents(
         gen, scene.latents, scene.frame_count, scene.fps,
         output=out, noise=getattr(scene, "noise", None), duration=getattr(scene, "duration", None),

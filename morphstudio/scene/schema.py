@@ -256,6 +256,9 @@ class FaceSpec(_Spec):
     image: PathStr | None = Field(None, description="Photo to project into the model (needs the projector).")
     steps: int | None = Field(None, ge=1, le=100000, description="Projection steps (image faces).")
     align: bool = Field(True, description="Align the face in the photo before projecting (image faces).")
+    face_index: int | None = Field(
+        None, ge=0, le=7, description="Which face of a photo with several (up to 8), counted from 0 left to "
+        "right (image faces; default: the largest). Same as `morphstudio project --face N`.")
     average: WeightsSel = Field(None, description="[a, b, c] or {a: 2, b: 1}: weighted mean of faces.")
     blend: list[str] | None = Field(None, min_length=2, max_length=2, description="[a, b]: the point t of the way.")
     t: float | None = Field(None, ge=-1, le=2, description="Blend position: 0 = first face, 1 = second (0.5).")
@@ -272,8 +275,8 @@ class FaceSpec(_Spec):
         if len(given) > 1:
             raise ValueError(f"a face takes exactly one of {', '.join(FACE_KINDS)}; got {' and '.join(given)}")
         kind = given[0]
-        options = {"latent": ("key", "index", "space"), "image": ("steps",), "blend": ("t",)}
-        for opt in ("key", "index", "space", "steps", "t"):
+        options = {"latent": ("key", "index", "space"), "image": ("steps", "face_index"), "blend": ("t",)}
+        for opt in ("key", "index", "space", "steps", "face_index", "t"):
             if getattr(self, opt) is not None and opt not in options.get(kind, ()):
                 raise ValueError(f"{opt!r} does not apply to a {kind} face")
         if not self.align and kind != "image":
@@ -439,7 +442,9 @@ class AttributeSpec(_Spec):
     strength: float = Field(1.0, ge=-1000, le=1000, description="Constant strength (used when keys is empty), "
                             "in standard deviations of the model's latents along the direction (3 = strong).")
     keys: list[ValueKey] = Field(default_factory=list, description="Keyframed strength: [{at: 0, value: 0}, ...].")
-    interp: Interp = Field("cubic", description="Interpolation of the strength keys (periodic when the scene loops).")
+    interp: Interp = Field(
+        "pchip", description="Interpolation of the strength keys: pchip (default) never overshoots a key; cubic is "
+        "smoother but swings past closely spaced keys (both periodic when the scene loops).")
     normalize: bool = Field(
         True, description="Rescale the direction per layer so strength is in standard deviations; false = use the "
         "file's vector as is (strength 1 = the vector itself)."

@@ -19,11 +19,36 @@ class PreviewClosed(Exception):
     """The user closed the preview window (q / Esc / window closed): stop rendering, quietly."""
 
 
+def display_problem() -> str | None:
+    """Why no window can be shown here (Linux without X11/Wayland), or None when one can."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display for a preview window: neither DISPLAY nor WAYLAND_DISPLAY is set"
+    return None
+
+
 def check_display() -> None:
     """Raise :class:`DisplayError` when no window can be shown (Linux without X11/Wayland)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise DisplayError("no display for a preview window: neither DISPLAY nor WAYLAND_DISPLAY is set",
-                           hint="render to a file instead (-o out.mp4), or run where a desktop session is available")
+    problem = display_problem()
+    if problem is not None:
+        raise DisplayError(problem, hint="render to a file instead (-o out.mp4), or run where a desktop session "
+                                         "is available")
+
+
+def preview_sinks(scale: float, *, writes_file: bool, log: Callable[[str], None] | None = None) -> list[Sink]:
+    """The sinks for ``--preview``: a window, or none (with a note) when there is no display but a file is being
+    written anyway, so the render still makes its file. Without a file there is nothing left to do: an error.
+
+    Raises:
+        DisplayError: No display, and no file to write instead.
+    """
+    problem = display_problem()
+    if problem is None:
+        return [WindowSink(scale=scale)]
+    if not writes_file:
+        check_display()
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    say(f"note: --preview: the preview window is unavailable ({problem}); writing the file only")
+    return []
 
 
 class _GuiThread:

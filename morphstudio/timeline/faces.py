@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from morphstudio.errors import FaceNotFoundError
 from morphstudio.latent import LatentSpace, z_from_seed
 from morphstudio.scene.schema import FaceSpec, SceneSpec
 from morphstudio.scene.validate import resolve_path
@@ -15,7 +16,8 @@ from morphstudio.timeline.arrays import load_array
 from morphstudio.timeline.layers import one_latent_problem, select_rows
 
 ProjectImage = Callable[[Path, dict], np.ndarray]
-"""``project_image(path, options) -> [num_ws, w_dim]``: the projector, injected by the API."""
+"""``project_image(path, options) -> [num_ws, w_dim]``: the projector, injected by the API. ``options`` holds the
+face's ``steps``, ``align`` and ``face_index`` and its ``name`` in the scene."""
 
 
 def truncate_w(w: np.ndarray, w_avg: np.ndarray, psi: float | None) -> np.ndarray:
@@ -136,7 +138,12 @@ class FaceResolver:
             if self.project_image is None:
                 raise self.loc.error(path + ("image",), "image faces need the projector, which is not available")
             full = resolve_path(self.base_dir, face.image)
-            ws = np.asarray(self.project_image(full, {"steps": face.steps, "align": face.align}), dtype=np.float64)
+            options = {"steps": face.steps, "align": face.align, "face_index": face.face_index, "name": name}
+            try:
+                ws = np.asarray(self.project_image(full, options), dtype=np.float64)
+            except FaceNotFoundError as exc:  # no face, or no face number face_index: say where in the scene
+                field = ("face_index",) if face.face_index is not None else ("image",)
+                raise self.loc.error(path + field, str(exc)) from None
             if ws.shape != (sp.num_ws, sp.w_dim):
                 raise self.loc.error(path + ("image",), f"the projector returned shape {list(ws.shape)}, expected "
                                      f"[{sp.num_ws}, {sp.w_dim}]")

@@ -43,13 +43,15 @@ class ClosureItem:
         element: e.g. ``timeline``, ``walks[0]``, ``loops[1]``, ``attributes.smile``, ``noise``.
         max_abs: max |value at frame N - value at frame 0|.
         closed: ``max_abs`` is within tolerance.
-        note: Why it does not close, when it does not.
+        note: Why it does not close, when it does not (or why it was not checked).
+        checked: False when it could not be measured yet (it depends on photos not projected yet).
     """
 
     element: str
     max_abs: float
     closed: bool
     note: str = ""
+    checked: bool = True
 
 
 def _latent_std(space: LatentSpace) -> float:
