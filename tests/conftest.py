@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
 Reference data lives in ``../shared/`` beside the project root (in development sessions and in CI). Tests that
-need it fail loudly in CI when it is missing instead of silently skipping.
+need it fail with a clear message when it is missing, everywhere: a skip would make a broken checkout look green.
+Only "no CUDA" may skip a test.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ REFERENCE = SHARED / "reference"
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """``../shared/reference``; in CI its absence is a failure, elsewhere a skip with the reason."""
+    """``../shared/reference``; its absence fails the test with the reason (in CI and on every machine alike)."""
     if not REFERENCE.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference data missing: {REFERENCE} (CI must have ../shared beside the checkout)")
-        pytest.skip(f"reference data not found at {REFERENCE}")
+        pytest.fail(f"reference data missing: {REFERENCE} (the tests need ../shared beside the checkout; see "
+                    "../shared/README.md)", pytrace=False)
     return REFERENCE
 
 

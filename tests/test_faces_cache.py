@@ -88,11 +88,8 @@ def test_scene_image_face_uses_the_cache(G, face_png: Path, tmp_path: Path, monk
         "faces": {"me": {"image": str(face_png), "steps": 10, "align": False}, "b": {"seed": 2}},
         "timeline": [{"at": 0, "face": "me"}, {"at": 1, "face": "b"}],
     }
-    try:
-        scene = morphstudio.load_scene(spec, device="cpu")
-        first = scene.latents([0])
-    except ImportError as exc:  # the scene API is another helper's; skip until it is present
-        pytest.skip(f"scene API not available: {exc}")
+    scene = morphstudio.load_scene(spec, device="cpu")
+    first = scene.latents([0])
     assert len(list((tmp_path / "c" / "projections").glob("*.npz"))) == 1
     _forbid_projection(monkeypatch)
     again = morphstudio.load_scene(spec, device="cpu").latents([0])

@@ -12,17 +12,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.config import stored_values
 from morphstudio.latent import LatentSpace
+
+if TYPE_CHECKING:
+    from morphstudio.generators.config import GeneratorConfig
 
 NoiseMode = Literal["const", "random", "none"]
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+#: A config implying up to this many times the values a file holds gets the shape check's per-tensor message;
+#: beyond it the parameter-count check refuses it before anything is built.
+NEAR_MISS = 4
+_PRECISION_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,12 @@ class Generator(nn.Module, ABC):
 
     Subclasses set the attributes below in ``__init__``, register a ``w_avg`` buffer ``[w_dim]`` and implement
     :meth:`_mapping`, :meth:`_synthesis` and :meth:`layers`. The public :meth:`mapping` / :meth:`synthesis`
-    wrappers do the shape checks and truncation so backends cannot disagree on them.
+    wrappers do the shape checks and truncation so backends cannot disagree on them. Backends built from
+    checkpoints also set :attr:`config_class` (their :class:`~morphstudio.generators.config.GeneratorConfig`) and
+    implement :meth:`_from_config_state`; :meth:`from_state` checks the config before anything is built.
+
+    Precision is part of the interface: :attr:`PRECISIONS` lists the compute dtypes a backend runs natively,
+    :meth:`set_precision` chooses one of them (others are a :class:`ModelError`), :attr:`precision` reports it.
 
     Attributes:
         family: ``"stylegan2"``, ``"stylegan3"`` or ``"dcgan"``.
@@ -76,6 +89,73 @@ class Generator(nn.Module, ABC):
     img_channels: int = 3
     init_kwargs: dict[str, Any]
     w_avg: torch.Tensor
+    #: The backend's config dataclass (backends that load checkpoints set it).
+    config_class: ClassVar[type[GeneratorConfig]]
+    #: Compute dtypes :meth:`set_precision` accepts; a backend adds the reduced precisions it implements.
+    PRECISIONS: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._precision: torch.dtype = torch.float32
+
+    # --- construction from checkpoints --------------------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                   source: str | Path | None = None) -> Generator:
+        """Build from stored constructor kwargs and load the checkpoint's tensors (official names).
+
+        The kwargs become a checked config first (unknown keys, types and sane ranges; see
+        :mod:`morphstudio.generators.config`), and the parameter count that config implies is compared with the
+        values ``state`` holds -- all before any module is built, so a few hostile numbers in a file cannot make
+        the constructor allocate gigabytes. Then every tensor's name and shape is checked.
+
+        Raises:
+            CheckpointError: Bad or out-of-range kwargs, a config larger than the file, or a tensor missing,
+                unexpected or of the wrong shape (one line naming the file and the key or tensor).
+            ModelError: A setting this backend does not implement.
+        """
+        config = cls.config_class.from_kwargs(init_kwargs, source)
+        try:
+            config.check_fits(state, source)
+        except CheckpointError:
+            # A near miss (settings a little off for these weights) is diagnosed precisely by the shape check,
+            # which also runs before any storage is allocated; an absurd config is refused here, by formula.
+            if config.param_count() > NEAR_MISS * stored_values(state):
+                raise
+        return cls._from_config_state(config, state, source)
+
+    @classmethod
+    def _from_config_state(cls, config: Any, state: Mapping[str, torch.Tensor],
+                           source: str | Path | None) -> Generator:
+        """Build for a checked ``config`` and load ``state`` (every name and shape checked)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a checkpoint")
+
+    # --- precision ----------------------------------------------------------------------------------------------
+
+    @property
+    def precision(self) -> torch.dtype:
+        """The compute precision chosen with :meth:`set_precision` (fp32 unless changed)."""
+        return self._precision
+
+    def supports_precision(self, dtype: torch.dtype) -> bool:
+        """Whether this backend runs ``dtype`` natively (callers run anything else under autocast)."""
+        return dtype in self.PRECISIONS
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Choose the compute precision (one of :attr:`PRECISIONS`); weights and output images stay float32.
+
+        Raises:
+            ModelError: A dtype this backend does not run.
+        """
+        if dtype not in self.PRECISIONS:
+            names = ", ".join(_PRECISION_NAMES.get(d, str(d)) for d in self.PRECISIONS)
+            raise ModelError(f"the {self.family} backend runs in {names}, not {_PRECISION_NAMES.get(dtype, dtype)}")
+        self._apply_precision(dtype)
+        self._precision = dtype
+
+    def _apply_precision(self, dtype: torch.dtype) -> None:
+        """What a backend does when its precision changes (nothing for fp32-only backends)."""
 
     # --- what backends implement ------------------------------------------------------------------------------
 
@@ -225,28 +305,7 @@ class StyleGANBase(Generator):
     layers the official code runs in fp16; weights stay fp32 and images are float32.
     """
 
-    #: Compute precisions :meth:`set_precision` accepts.
-    PRECISIONS: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._precision: torch.dtype = torch.float32
-
-    @property
-    def precision(self) -> torch.dtype:
-        """The requested compute precision (see :meth:`set_precision`)."""
-        return self._precision
-
-    def set_precision(self, dtype: torch.dtype) -> None:
-        """Choose the compute precision of the reduced-precision layers: fp32, fp16 or bf16.
-
-        Raises:
-            ModelError: Another dtype.
-        """
-        if dtype not in self.PRECISIONS:
-            name = self.family.replace("stylegan", "StyleGAN")
-            raise ModelError(f"{name} precision must be fp32, fp16 or bf16, got {dtype}")
-        self._precision = dtype
+    PRECISIONS: ClassVar[tuple[torch.dtype, ...]] = (torch.float32, torch.float16, torch.bfloat16)
 
     def _set_networks(self, mapping: nn.Module, synthesis: nn.Module) -> None:
         self._modules["mapping"] = mapping

@@ -8,19 +8,20 @@ Gaussian shell rather than in a flat W space.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Mapping
 
 import torch
 from torch import nn
 
-from morphstudio.errors import CheckpointError
 from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, check_state, state_shapes
+from morphstudio.generators.config import GeneratorConfig, dim, resolution
 
 
 @dataclass(frozen=True)
-class DCGANConfig:
-    """Shape of a DCGAN-tutorial generator.
+class DCGANConfig(GeneratorConfig):
+    """Shape of a DCGAN-tutorial generator, with sane ranges.
 
     Attributes:
         z_dim: Length of the input noise vector (``nz`` in the tutorial).
@@ -29,24 +30,37 @@ class DCGANConfig:
         resolution: Output size; 64 px means 5 transposed convolutions (4 -> 8 -> 16 -> 32 -> 64).
     """
 
-    z_dim: int = 100
-    ngf: int = 64
-    img_channels: int = 3
-    resolution: int = 64
+    label: ClassVar[str] = "DCGAN"
+    SIZE_KEYS: ClassVar[tuple[str, ...]] = ("z_dim", "ngf", "resolution")
+
+    z_dim: int = dim(100)
+    ngf: int = dim(64)
+    img_channels: int = dim(3)
+    resolution: int = resolution(64, minimum=8)
 
     @property
     def num_layers(self) -> int:
         return self.resolution.bit_length() - 2  # 4 px after the first layer, doubling after each further one
 
-    def __post_init__(self) -> None:
-        if self.resolution < 8 or self.resolution & (self.resolution - 1):
-            raise ValueError(f"DCGAN resolution must be a power of two >= 8, got {self.resolution}")
+    @property
+    def channels(self) -> list[int]:
+        """Output channels of every transposed convolution: 512, 256, 128, 64, 3 for ngf 64 at 64 px."""
+        n = self.num_layers
+        return [self.ngf * 2 ** (n - 2 - i) for i in range(n - 1)] + [self.img_channels]
+
+    def param_count(self) -> int:
+        """Bias-free 4x4 transposed convolutions, each hidden one followed by a BatchNorm (scale and shift)."""
+        widths = [self.z_dim] + self.channels
+        convs = sum(a * b * 16 for a, b in zip(widths, widths[1:]))
+        return convs + sum(2 * c for c in self.channels[:-1])
 
 
 class DCGANGenerator(Generator):
     """DCGAN generator behind the common interface (``family = "dcgan"``, ``num_ws = 1``, ``w = z``)."""
 
     family = "dcgan"
+    config_class = DCGANConfig
+    PRECISIONS = (torch.float32, torch.float16, torch.bfloat16)
 
     def __init__(self, config: DCGANConfig) -> None:
         super().__init__()
@@ -56,12 +70,11 @@ class DCGANGenerator(Generator):
         self.num_ws = 1
         self.resolution = config.resolution
         self.img_channels = config.img_channels
-        self.init_kwargs = asdict(config)
+        self.init_kwargs = config.to_kwargs()
         # The mean of z ~ N(0, I) is the origin; truncation pulls toward it.
         self.register_buffer("w_avg", torch.zeros(config.z_dim))
 
-        n = config.num_layers
-        channels = [config.ngf * 2 ** (n - 2 - i) for i in range(n - 1)]  # 512, 256, 128, 64 for ngf 64 @ 64 px
+        channels = config.channels[:-1]  # 512, 256, 128, 64 for ngf 64 @ 64 px
         layers: list[nn.Module] = []
         in_ch = config.z_dim
         for i, out_ch in enumerate(channels):
@@ -75,28 +88,25 @@ class DCGANGenerator(Generator):
         self._channels = channels + [config.img_channels]
 
     @classmethod
-    def from_state(
-        cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str | None = None
-    ) -> "DCGANGenerator":
-        """Build from constructor kwargs and a ``main.*`` state dict, checking every tensor's name and shape.
-
-        Raises:
-            CheckpointError: A tensor is missing, unexpected, or of the wrong shape; or the kwargs are invalid.
-        """
-        known = {f for f in DCGANConfig.__dataclass_fields__}
-        unknown = set(init_kwargs) - known
-        if unknown:
-            raise CheckpointError(source, f"unknown DCGAN config keys: {', '.join(sorted(unknown))}")
-        try:
-            gen = cls(DCGANConfig(**dict(init_kwargs)))
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(source, f"invalid DCGAN config {dict(init_kwargs)}: {exc}") from None
+    def _from_config_state(cls, config: DCGANConfig, state: Mapping[str, torch.Tensor],
+                           source: str | Path | None = None) -> DCGANGenerator:
+        """Build for ``config`` and load a ``main.*`` state dict, checking every tensor's name and shape first."""
+        # Built on the meta device and given storage only once the shapes are known good: random initial weights
+        # would be overwritten anyway, and drawing them would move the caller's global RNG.
+        with torch.device("meta"):
+            gen = cls(config)
         # BatchNorm's step counter is training bookkeeping; checkpoints may or may not carry it.
         expected = {k: shape for k, shape in state_shapes(gen).items()
                     if k != "w_avg" and not k.endswith("num_batches_tracked")}
         given = {k: v for k, v in state.items() if k != "w_avg" and not k.endswith("num_batches_tracked")}
         check_state(expected, given, source, what="DCGAN generator")
-        gen.load_state_dict({**given, "w_avg": gen.w_avg}, strict=False)
+        gen = gen.to_empty(device="cpu")
+        with torch.no_grad():
+            gen.w_avg.zero_()  # the mean of z ~ N(0, I)
+            for key, value in gen.state_dict().items():
+                if key.endswith("num_batches_tracked"):
+                    value.zero_()
+        gen.load_state_dict(given, strict=False)
         return gen.eval()
 
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -118,11 +128,6 @@ class DCGANGenerator(Generator):
             size *= 2
         return out
 
-    @property
-    def precision(self) -> torch.dtype:
-        """The dtype the network runs in (see :meth:`set_precision`)."""
-        return self.main[0].weight.dtype
-
-    def set_precision(self, dtype: torch.dtype) -> None:
+    def _apply_precision(self, dtype: torch.dtype) -> None:
         """Run the network in ``dtype`` (a GPU speed setting); outputs stay float32."""
         self.main.to(dtype)

@@ -3,7 +3,8 @@
 Checkpoint readers (:mod:`morphstudio.generators.checkpoints`) turn any supported file into a
 :class:`CheckpointData` whose tensors carry the names of the *official* NVIDIA ``G_ema`` modules
 (``mapping.fc0.weight``, ``synthesis.b4.const``, ``synthesis.L0_36_512.weight`` ...), whatever the file's own
-layout. Backends only ever see that one naming, through ``Backend.from_state(init_kwargs, state)``.
+layout. Backends only ever see that one naming, through ``Backend.from_state(init_kwargs, state)``; the backend
+for a family comes from :mod:`morphstudio.generators.registry`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from typing import Any
 import torch
 
 from morphstudio.devices import resolve_device, resolve_dtype
-from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import Generator
-
-FAMILIES: tuple[str, ...] = ("stylegan2", "stylegan3", "dcgan")
+from morphstudio.generators.registry import FAMILIES, backend_for
 
 
 @dataclass
@@ -43,16 +42,12 @@ class CheckpointData:
 
 
 def build_generator(ckpt: CheckpointData) -> Generator:
-    """Construct the backend for ``ckpt.family`` and load its weights (every key and shape checked)."""
-    if ckpt.family == "stylegan2":
-        from morphstudio.generators.stylegan2 import StyleGAN2Generator as backend
-    elif ckpt.family == "stylegan3":
-        from morphstudio.generators.stylegan3 import StyleGAN3Generator as backend
-    elif ckpt.family == "dcgan":
-        from morphstudio.generators.dcgan import DCGANGenerator as backend
-    else:
-        raise CheckpointError(ckpt.path, f"unknown generator family {ckpt.family!r} (known: {', '.join(FAMILIES)})")
-    return backend.from_state(ckpt.init_kwargs, ckpt.state, source=ckpt.path)
+    """Construct the backend for ``ckpt.family`` and load its weights.
+
+    The stored kwargs are checked (keys, types, sane ranges, and the parameter count they imply against the values
+    in the file) before any module is built; then every tensor's name and shape.
+    """
+    return backend_for(ckpt.family, ckpt.path).from_state(ckpt.init_kwargs, ckpt.state, source=ckpt.path)
 
 
 def load_checkpoint(source: str | Path) -> CheckpointData:
@@ -87,8 +82,5 @@ def load_generator(
     gen = build_generator(source if isinstance(source, CheckpointData) else load_checkpoint(source))
     gen = gen.to(dev).eval().requires_grad_(False)
     if dt != torch.float32:
-        set_precision = getattr(gen, "set_precision", None)
-        if set_precision is None:
-            raise ModelError(f"the {gen.family} backend does not support precision {dt}")
-        set_precision(dt)
+        gen.set_precision(dt)  # a ModelError for a precision the backend does not run
     return gen

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,8 @@ from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_DIM, MAX_ITEMS, ConfigValueError, GeneratorConfig,
+                                           dim, layer_count, mapping_param_count, resolution, setting, show, take)
 from morphstudio.generators.layers import ACTIVATIONS, SQRT2, FullyConnectedLayer, MappingNetwork
 
 ModConvMode = Literal["auto", "fused", "unfused"]
@@ -38,18 +40,28 @@ _IGNORED_KWARGS = frozenset(
 
 # --- configuration ----------------------------------------------------------------------------------------------
 
+#: Stored mapping-network keys -> config fields (``num_ws``, ``z_dim``, ``c_dim``, ``w_dim`` repeat top-level
+#: settings and are ignored).
+_MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
+                 "layer_features": "layer_features", "activation": "mapping_activation",
+                 "lr_multiplier": "mapping_lr_mul", "w_avg_beta": "w_avg_beta"}
+_SYNTHESIS_KEYS = {k: k for k in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture",
+                                  "resample_filter", "channels")}
+#: Synthesis keys that must keep their official value, since it is the only one this backend implements.
+_FIXED_KWARGS = {"use_noise": True, "activation": "lrelu", "kernel_size": 3}
+
 
 @dataclass(frozen=True)
-class StyleGAN2Config:
-    """Every setting that shapes a StyleGAN2 generator, with the official meanings.
+class StyleGAN2Config(GeneratorConfig):
+    """Every setting that shapes a StyleGAN2 generator, with the official meanings and sane ranges.
 
     Attributes:
         z_dim, w_dim, c_dim: Latent, intermediate latent and label sizes.
-        img_resolution: Output size (a power of two ≥ 4).
+        img_resolution: Output size (a power of two, 4 .. 4096).
         img_channels: Output colour channels.
         mapping_layers: Fully connected layers in the mapping network.
-        embed_features: Width of the label embedding (``w_dim`` when conditional, 0 otherwise).
-        layer_features: Width of the hidden mapping layers (``w_dim``).
+        embed_features: Width of the label embedding (``w_dim`` when conditional, 0 otherwise: derived if None).
+        layer_features: Width of the hidden mapping layers (``w_dim`` if None).
         mapping_lr_mul: Learning-rate multiplier of the mapping layers (0.01); it scales weights and biases.
         mapping_activation: Activation of the mapping layers.
         w_avg_beta: Decay of the running ``w_avg`` during training (kept for the config, unused at inference).
@@ -62,24 +74,45 @@ class StyleGAN2Config:
         resample_filter: 1-D taps of the up-sampling FIR filter.
     """
 
-    z_dim: int = 512
-    w_dim: int = 512
-    c_dim: int = 0
-    img_resolution: int = 1024
-    img_channels: int = 3
-    mapping_layers: int = 8
-    embed_features: int = 0
-    layer_features: int = 512
-    mapping_lr_mul: float = 0.01
-    mapping_activation: str = "lrelu"
+    label: ClassVar[str] = "StyleGAN2"
+    SIZE_KEYS: ClassVar[tuple[str, ...]] = ("img_resolution", "w_dim", "channel_base", "channel_max")
+
+    z_dim: int = dim(512)
+    w_dim: int = dim(512)
+    c_dim: int = dim(0, minimum=0)
+    img_resolution: int = resolution(1024)
+    img_channels: int = dim(3)
+    mapping_layers: int = layer_count(8)
+    embed_features: int | None = dim(None, minimum=0)
+    layer_features: int | None = dim(None)
+    mapping_lr_mul: float = setting(0.01, positive=True)
+    mapping_activation: str = setting("lrelu", choices=ACTIVATIONS)
     w_avg_beta: float | None = 0.995
-    channel_base: int = 32768
-    channel_max: int = 512
-    channels: tuple[tuple[int, int], ...] | None = None
-    num_fp16_res: int = 0
-    conv_clamp: float | None = None
-    architecture: str = "skip"
+    channel_base: int = setting(32768, minimum=1, maximum=MAX_CHANNEL_BASE)
+    channel_max: int = dim(512)
+    channels: tuple[tuple[int, int], ...] | None = setting(None, minimum=1, maximum=MAX_DIM)
+    num_fp16_res: int = layer_count(0, minimum=0)
+    conv_clamp: float | None = setting(None, positive=True)
+    architecture: str = setting("skip", choices=("skip",))
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
+
+    def _derive(self) -> None:
+        embed = self.embed_features
+        object.__setattr__(self, "embed_features", (self.w_dim if embed is None else embed) if self.c_dim > 0 else 0)
+        if self.layer_features is None:
+            object.__setattr__(self, "layer_features", self.w_dim)
+        object.__setattr__(self, "resample_filter", tuple(float(t) for t in self.resample_filter))
+
+    def _check(self) -> None:
+        if self.channels is not None:
+            given = dict(self.channels)
+            needed = self.block_resolutions
+            if any(r not in given for r in needed):
+                raise ConfigValueError("channels", self.channels,
+                                       f"must give a width for every resolution {needed}")
+            object.__setattr__(self, "channels", tuple((r, given[r]) for r in needed))
+        if not self.resample_filter:
+            raise ConfigValueError("resample_filter", self.resample_filter, "must have at least one tap")
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -97,7 +130,24 @@ class StyleGAN2Config:
             return dict(self.channels)[res]
         return min(self.channel_base // res, self.channel_max)
 
-    def to_init_kwargs(self) -> dict[str, Any]:
+    def param_count(self) -> int:
+        """Mapping network, then per block: const or conv0, conv1, ToRGB (each: style affine, weight, bias)."""
+        w = self.w_dim
+        n = mapping_param_count(self.z_dim, self.c_dim, w, self.mapping_layers, int(self.embed_features or 0),
+                                int(self.layer_features or w))
+
+        def modconv(cin: int, cout: int, k: int) -> int:
+            return (w * cin + cin) + cout * cin * k * k + cout
+
+        prev = 0
+        for res in self.block_resolutions:
+            ch = self.channels_at(res)
+            n += ch * 4 * 4 if res == 4 else modconv(prev, ch, 3) + 1  # const, or conv0 + its noise strength
+            n += modconv(ch, ch, 3) + 1 + modconv(ch, self.img_channels, 1)  # conv1 (+ noise strength), ToRGB
+            prev = ch
+        return n
+
+    def to_kwargs(self) -> dict[str, Any]:
         """Explicit StyleGAN2-ADA-style nested kwargs (JSON-serialisable) that rebuild exactly this config."""
         mapping: dict[str, Any] = {
             "num_layers": self.mapping_layers,
@@ -128,128 +178,68 @@ class StyleGAN2Config:
             "synthesis_kwargs": synthesis,
         }
 
+    def to_init_kwargs(self) -> dict[str, Any]:
+        """Same as :meth:`to_kwargs` (the name older callers use)."""
+        return self.to_kwargs()
+
     @classmethod
     def from_init_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None) -> StyleGAN2Config:
-        """Normalise the constructor kwargs stored by either official repository.
+        """Same as :meth:`from_kwargs` (the name older callers use)."""
+        return cls.from_kwargs(init_kwargs, source)
+
+    @classmethod
+    def _unpack(cls, kwargs: dict[str, Any], where: str, source: str | Path | None) -> dict[str, tuple[str, Any]]:
+        """Both official stored layouts -> config fields.
 
         * StyleGAN2-ADA-PyTorch: nested ``mapping_kwargs`` / ``synthesis_kwargs``; defaults ``num_fp16_res=0``,
           ``conv_clamp=None``.
         * StyleGAN3 repository, ``--cfg=stylegan2``: flat synthesis kwargs (``channel_base``, ``channel_max``,
           ``fused_modconv_default``...) beside ``mapping_kwargs``; defaults ``num_fp16_res=4``, ``conv_clamp=256``.
 
-        Args:
-            init_kwargs: The stored kwargs (``dict`` or ``EasyDict``).
-            source: Where they came from, for error messages.
-
         Raises:
-            CheckpointError: A value is missing, of the wrong type, or a setting is unknown.
-            ModelError: The checkpoint asks for an architecture this backend does not implement.
+            CheckpointError: An unknown key (named, with its value) or a malformed section.
+            ModelError: A setting whose other values this backend does not implement (``architecture='resnet'``).
         """
-        kw = dict(init_kwargs)
+        kw = dict(kwargs)
         nested = "synthesis_kwargs" in kw
-        mapping_kw = dict(kw.pop("mapping_kwargs", None) or {})
-        if nested:
-            synth_kw = dict(kw.pop("synthesis_kwargs") or {})
-            defaults_fp16, defaults_clamp = 0, None
-        else:
-            synth_kw = {}
-            defaults_fp16, defaults_clamp = 4, 256
-        top = {k: kw.pop(k) for k in ("z_dim", "w_dim", "c_dim", "img_resolution", "img_channels") if k in kw}
+        mapping = kw.pop("mapping_kwargs", None) or {}
+        synthesis = (kw.pop("synthesis_kwargs") or {}) if nested else {}
+        for name, section in (("mapping_kwargs", mapping), ("synthesis_kwargs", synthesis)):
+            if not isinstance(section, Mapping):
+                raise CheckpointError(source, f"{where}.{name} is {show(section)}, not a mapping of settings")
+        top_names = {k: k for k in ("z_dim", "w_dim", "c_dim", "img_resolution", "img_channels")}
+        top = {k: kw.pop(k) for k in list(kw) if k in top_names}
         # Whatever is left at the top level is a flat synthesis/block/layer kwarg (StyleGAN3 repo layout).
-        synth_kw.update(kw)
-
-        def where(name: str) -> str:
-            return f"init_kwargs.{'synthesis_kwargs.' if nested else ''}{name}"
-
-        def as_int(value: Any, name: str, minimum: int = 0) -> int:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
-                raise CheckpointError(source, f"{name}={value!r} is not an integer ≥ {minimum}")
-            return int(value)
-
-        z_dim = as_int(top.get("z_dim", 512), "init_kwargs.z_dim", 1)
-        w_dim = as_int(top.get("w_dim", 512), "init_kwargs.w_dim", 1)
-        c_dim = as_int(top.get("c_dim", 0), "init_kwargs.c_dim", 0)
-        img_channels = as_int(top.get("img_channels", 3), "init_kwargs.img_channels", 1)
-        if "img_resolution" not in top:
-            raise CheckpointError(source, "init_kwargs has no img_resolution")
-        res = as_int(top["img_resolution"], "init_kwargs.img_resolution", 4)
-        if res & (res - 1):
-            raise CheckpointError(source, f"init_kwargs.img_resolution={res} is not a power of two")
-
-        m_known = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta",
-                   "num_ws", "z_dim", "c_dim", "w_dim"}
-        unknown = sorted(set(mapping_kw) - m_known)
-        if unknown:
-            raise CheckpointError(source, "init_kwargs.mapping_kwargs has unsupported setting(s): "
-                                  + ", ".join(f"{k}={mapping_kw[k]!r}" for k in unknown))
-        num_layers = as_int(mapping_kw.get("num_layers", 8), "init_kwargs.mapping_kwargs.num_layers", 1)
-        embed = mapping_kw.get("embed_features")
-        embed = (w_dim if embed is None else as_int(embed, "init_kwargs.mapping_kwargs.embed_features", 1)) \
-            if c_dim > 0 else 0
-        layer_features = mapping_kw.get("layer_features")
-        layer_features = w_dim if layer_features is None else as_int(
-            layer_features, "init_kwargs.mapping_kwargs.layer_features", 1)
-        m_act = mapping_kw.get("activation", "lrelu")
-        if m_act not in ACTIVATIONS:
-            raise ModelError(f"{source}: mapping activation {m_act!r} is not supported "
-                             f"(supported: {', '.join(ACTIVATIONS)})")
-        lr_mul = mapping_kw.get("lr_multiplier", 0.01)
-        if not isinstance(lr_mul, (int, float)) or isinstance(lr_mul, bool) or lr_mul <= 0:
-            raise CheckpointError(source,
-                                  f"init_kwargs.mapping_kwargs.lr_multiplier={lr_mul!r} is not a positive number")
-
-        s_known = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
-                   "channels", "use_noise", "activation", "kernel_size"} | _IGNORED_KWARGS
-        unknown = sorted(set(synth_kw) - s_known)
-        if unknown:
-            raise CheckpointError(source, "unsupported StyleGAN2 setting(s): "
-                                  + ", ".join(f"{where(k)}={synth_kw[k]!r}" for k in unknown))
-        architecture = synth_kw.get("architecture", "skip")
+        synthesis = {**synthesis, **kw}
+        s_where = f"{where}.synthesis_kwargs" if nested else where
+        out = take(top, top_names, where, source, cls.label)
+        out.update(take(mapping, _MAPPING_KEYS, f"{where}.mapping_kwargs", source, cls.label,
+                        ignored={"num_ws", "z_dim", "c_dim", "w_dim"}))
+        fixed = {k: synthesis.pop(k) for k in list(synthesis) if k in _FIXED_KWARGS}
+        out.update(take(synthesis, _SYNTHESIS_KEYS, s_where, source, cls.label, ignored=_IGNORED_KWARGS))
+        if "img_resolution" not in out:
+            raise CheckpointError(source, f"{where}.img_resolution is missing: a StyleGAN2 generator needs it")
+        for key, value in fixed.items():
+            if value != _FIXED_KWARGS[key] or isinstance(value, bool) != isinstance(_FIXED_KWARGS[key], bool):
+                raise ModelError(f"{source}: StyleGAN2 with {s_where}.{key}={show(value)} is not supported "
+                                 f"(only {_FIXED_KWARGS[key]!r} is implemented)")
+        architecture = out.get("architecture", ("", "skip"))[1]
         if architecture != "skip":
             raise ModelError(
-                f"{source}: StyleGAN2 architecture {architecture!r} is not supported; morphstudio implements the "
+                f"{source}: StyleGAN2 architecture {show(architecture)} is not supported; morphstudio implements the "
                 "'skip' generator (the official default; 'orig' and 'resnet' generators are not implemented)")
-        if synth_kw.get("use_noise", True) is not True:
-            raise ModelError(f"{source}: StyleGAN2 with use_noise={synth_kw['use_noise']!r} is not supported")
-        if synth_kw.get("activation", "lrelu") != "lrelu":
-            raise ModelError(f"{source}: StyleGAN2 synthesis activation {synth_kw['activation']!r} is not supported")
-        if synth_kw.get("kernel_size", 3) != 3:
-            raise ModelError(f"{source}: StyleGAN2 kernel_size={synth_kw['kernel_size']!r} is not supported")
-        channel_base = as_int(synth_kw.get("channel_base", 32768), where("channel_base"), 1)
-        channel_max = as_int(synth_kw.get("channel_max", 512), where("channel_max"), 1)
-        num_fp16_res = as_int(synth_kw.get("num_fp16_res", defaults_fp16), where("num_fp16_res"), 0)
-        clamp = synth_kw.get("conv_clamp", defaults_clamp)
-        if clamp is not None and (isinstance(clamp, bool) or not isinstance(clamp, (int, float)) or clamp <= 0):
-            raise CheckpointError(source, f"{where('conv_clamp')}={clamp!r} is not a positive number or None")
-        rf = synth_kw.get("resample_filter", [1, 3, 3, 1])
-        try:
-            resample_filter = tuple(float(t) for t in rf)
-        except (TypeError, ValueError):
-            raise CheckpointError(source, f"{where('resample_filter')}={rf!r} is not a list of numbers") from None
-        channels = None
-        if synth_kw.get("channels") is not None:
-            raw = synth_kw["channels"]
+        if not nested:  # the StyleGAN3 repository's defaults differ from StyleGAN2-ADA's
+            out.setdefault("num_fp16_res", (f"{where}.num_fp16_res", 4))
+            out.setdefault("conv_clamp", (f"{where}.conv_clamp", 256))
+        if out.get("channels", ("", None))[1] is not None:
+            key, raw = out["channels"]
+            if not isinstance(raw, Mapping) or len(raw) > MAX_ITEMS:
+                raise CheckpointError(source, f"{key}={show(raw)}: must be a {{resolution: width}} map")
             try:
-                given = {int(r): int(c) for r, c in dict(raw).items()}
+                out["channels"] = (key, sorted((int(r), c) for r, c in raw.items()))
             except (TypeError, ValueError):
-                raise CheckpointError(source,
-                                      f"{where('channels')}={raw!r} is not a {{resolution: width}} map") from None
-            needed = [2**i for i in range(2, int(math.log2(res)) + 1)]
-            missing = [r for r in needed if r not in given]
-            if missing or any(c < 1 for c in given.values()):
-                raise CheckpointError(source, f"{where('channels')}={raw!r} must give a positive width for every "
-                                      f"resolution {needed}")
-            channels = tuple((r, given[r]) for r in needed)
-        beta = mapping_kw.get("w_avg_beta", 0.995)
-        return cls(
-            z_dim=z_dim, w_dim=w_dim, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
-            mapping_layers=num_layers, embed_features=embed, layer_features=layer_features,
-            mapping_lr_mul=float(lr_mul), mapping_activation=m_act,
-            w_avg_beta=None if beta is None else float(beta),
-            channel_base=channel_base, channel_max=channel_max, channels=channels, num_fp16_res=num_fp16_res,
-            conv_clamp=None if clamp is None else float(clamp), architecture=architecture,
-            resample_filter=resample_filter,
-        )
+                raise CheckpointError(source, f"{key}={show(raw)}: resolutions must be whole numbers") from None
+        return out
 
 
 # --- numerical building blocks ----------------------------------------------------------------------------------
@@ -471,7 +461,7 @@ class StyleGAN2Generator(StyleGANBase):
     """StyleGAN2 (skip architecture) behind the common :class:`Generator` interface.
 
     Args:
-        config: The normalised settings (see :meth:`StyleGAN2Config.from_init_kwargs`).
+        config: The checked settings (see :meth:`StyleGAN2Config.from_kwargs`).
 
     Attributes:
         modconv: ``"auto"`` (default), ``"fused"`` or ``"unfused"``: how modulated convolutions run. ``fused``
@@ -482,6 +472,7 @@ class StyleGAN2Generator(StyleGANBase):
     """
 
     family = "stylegan2"
+    config_class = StyleGAN2Config
 
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
@@ -490,7 +481,7 @@ class StyleGAN2Generator(StyleGANBase):
         self.num_ws = config.num_ws
         self.resolution = config.img_resolution
         self.img_channels = config.img_channels
-        self.init_kwargs = config.to_init_kwargs()
+        self.init_kwargs = config.to_kwargs()
         self.modconv: ModConvMode = "auto"
         self._half_res = 0  # number of highest resolutions computed in self._precision on CUDA
         mapping = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, config.num_ws, config.mapping_layers,
@@ -501,44 +492,47 @@ class StyleGAN2Generator(StyleGANBase):
     # --- construction from checkpoints ----------------------------------------------------------------------
 
     @classmethod
-    def from_state(cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor],
-                   source: str | Path | None = None) -> StyleGAN2Generator:
-        """Build from stored constructor kwargs and load official ``G_ema`` tensors, checking every key and shape.
+    def _from_config_state(cls, config: StyleGAN2Config, state: Mapping[str, torch.Tensor],
+                           source: str | Path | None = None) -> StyleGAN2Generator:
+        """Build for ``config`` and load official ``G_ema`` tensors, checking every key and shape first.
 
-        Args:
-            init_kwargs: StyleGAN2-ADA nested kwargs or the StyleGAN3 repository's flat ``stylegan2`` kwargs.
-            state: ``{official name: tensor}``. ``*.resample_filter`` buffers may be left out (they are derived
-                from the config, not learned); everything else must be present.
-            source: The file, for error messages.
-
-        Raises:
-            CheckpointError: Bad kwargs, or a tensor missing, unexpected or of the wrong shape.
-            ModelError: An architecture this backend does not implement.
+        ``*.resample_filter`` buffers may be left out of ``state`` (they are derived from the config, not
+        learned); everything else must be present.
         """
-        config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
-        # Built on the meta device and then given empty storage: every tensor is about to be overwritten, so
-        # drawing random initial weights would only cost time and advance the caller's global RNG.
+        # Built on the meta device, shapes checked, and only then given storage: every tensor is about to be
+        # overwritten, so drawing random initial weights would only cost time and advance the caller's global RNG.
         with torch.device("meta"):
             gen = cls(config)
+        full = gen._with_derived_buffers(state)
+        check_state(state_shapes(gen), full, source, what="StyleGAN2 generator")
         gen = gen.to_empty(device="cpu")
-        gen.load_official_state(state, source)
+        gen.load_official_state(full, source)
         return gen.eval()
 
     @classmethod
     def expected_shapes(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None) -> dict[str, tuple]:
-        """``{official name: shape}`` of a generator with these kwargs, without allocating its weights."""
-        config = StyleGAN2Config.from_init_kwargs(init_kwargs, source)
+        """``{official name: shape}`` of a generator with these kwargs, without allocating its weights.
+
+        Raises:
+            CheckpointError: The kwargs are invalid or out of range (checked before anything is built).
+        """
+        config = StyleGAN2Config.from_kwargs(init_kwargs, source)
         with torch.device("meta"):
             gen = cls(config)
         return state_shapes(gen)
 
+    def _with_derived_buffers(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` plus the config's FIR filter for every ``resample_filter`` buffer it leaves out."""
+        full = dict(state)
+        for key in state_shapes(self):
+            if key.endswith("resample_filter") and key not in full:
+                full[key] = _setup_filter(self.config.resample_filter)
+        return full
+
     def load_official_state(self, state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> None:
         """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`)."""
         own = self.state_dict()
-        full = dict(state)
-        for key in own:  # derived buffers may be absent: use the config's filter
-            if key.endswith("resample_filter") and key not in full:
-                full[key] = _setup_filter(self.config.resample_filter)
+        full = self._with_derived_buffers(state)  # derived buffers may be absent: use the config's filter
         check_state(state_shapes(self), full, source, what="StyleGAN2 generator")
         with torch.no_grad():
             for key, value in own.items():
@@ -546,8 +540,8 @@ class StyleGAN2Generator(StyleGANBase):
 
     # --- the interface ----------------------------------------------------------------------------------------
 
-    def set_precision(self, dtype: torch.dtype) -> None:
-        """Choose the compute precision of the highest-resolution blocks (CUDA only; CPU always runs fp32).
+    def _apply_precision(self, dtype: torch.dtype) -> None:
+        """The compute precision of the highest-resolution blocks (CUDA only; CPU always runs fp32).
 
         As in the official code, parameters stay fp32; the ``num_fp16_res`` highest-resolution blocks compute in
         ``dtype`` and the image is accumulated in fp32. A checkpoint trained without mixed precision
@@ -556,12 +550,8 @@ class StyleGAN2Generator(StyleGANBase):
         overflow (bf16 has fp32's range and needs no clamp).
 
         Args:
-            dtype: ``torch.float32``, ``torch.float16`` or ``torch.bfloat16``.
-
-        Raises:
-            ModelError: Another dtype.
+            dtype: ``torch.float32``, ``torch.float16`` or ``torch.bfloat16`` (checked by ``set_precision``).
         """
-        super().set_precision(dtype)
         n = self.config.num_fp16_res
         self._half_res = n if n > 0 else 4
 

@@ -30,8 +30,9 @@ shares one convolution; images match the official ones to ~1e-6 in fp32.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -40,13 +41,18 @@ from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
 from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_RESOLUTION, ConfigValueError, GeneratorConfig, dim,
+                                           layer_count, mapping_param_count, resolution, setting, show)
 from morphstudio.generators.layers import SQRT2, FullyConnectedLayer, MappingNetwork
+
+#: Largest convolution kernel, FIR filter length factor and nonlinearity upsampling (the official values are 1-6).
+MAX_KERNEL = 16
 
 # --- configuration ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class MappingConfig:
+class MappingConfig(GeneratorConfig):
     """Mapping-network settings (``mapping_kwargs`` in the official kwargs).
 
     Attributes:
@@ -57,82 +63,79 @@ class MappingConfig:
         freeze_embed: Training option, kept so official kwargs load unchanged.
     """
 
-    num_layers: int = 2
-    lr_multiplier: float = 0.01
+    label: ClassVar[str] = "StyleGAN3 mapping"
+
+    num_layers: int = layer_count(2)
+    lr_multiplier: float = setting(0.01, positive=True)
     w_avg_beta: float = 0.998
-    freeze_layers: int = 0
+    freeze_layers: int = layer_count(0, minimum=0)
     freeze_embed: bool = False
 
 
 @dataclass(frozen=True)
-class StyleGAN3Config:
-    """Constructor kwargs of an official StyleGAN3 ``Generator`` (flat, as stored in its pickle).
+class StyleGAN3Config(GeneratorConfig):
+    """Constructor kwargs of an official StyleGAN3 ``Generator`` (flat, as stored in its pickle), with sane ranges.
 
     Defaults are the official ones; config-R differs by ``conv_kernel=1`` and ``use_radial_filters=True`` (and
-    usually doubled ``channel_base`` / ``channel_max``).
+    usually doubled ``channel_base`` / ``channel_max``). A nested ``synthesis_kwargs`` is merged into the top level.
     """
 
-    z_dim: int
-    w_dim: int
-    img_resolution: int
-    c_dim: int = 0
-    img_channels: int = 3
-    channel_base: int = 32768
-    channel_max: int = 512
-    num_layers: int = 14
-    num_critical: int = 2
-    first_cutoff: float = 2.0
-    first_stopband: float = 2**2.1
-    last_stopband_rel: float = 2**0.3
-    margin_size: int = 10
+    label: ClassVar[str] = "StyleGAN3"
+    SIZE_KEYS: ClassVar[tuple[str, ...]] = ("img_resolution", "w_dim", "num_layers", "channel_base", "channel_max")
+
+    z_dim: int = dim()
+    w_dim: int = dim()
+    img_resolution: int = resolution(minimum=4)
+    c_dim: int = dim(0, minimum=0)
+    img_channels: int = dim(3)
+    channel_base: int = setting(32768, minimum=1, maximum=MAX_CHANNEL_BASE)
+    channel_max: int = dim(512)
+    num_layers: int = layer_count(14)
+    num_critical: int = layer_count(2, minimum=0)
+    first_cutoff: float = setting(2.0, positive=True)
+    first_stopband: float = setting(2**2.1, positive=True)
+    last_stopband_rel: float = setting(2**0.3, positive=True)
+    margin_size: int = setting(10, minimum=0, maximum=MAX_RESOLUTION)
     output_scale: float = 0.25
-    num_fp16_res: int = 4
-    conv_kernel: int = 3
-    filter_size: int = 6
-    lrelu_upsampling: int = 2
+    num_fp16_res: int = layer_count(4, minimum=0)
+    conv_kernel: int = setting(3, minimum=1, maximum=MAX_KERNEL)
+    filter_size: int = setting(6, minimum=1, maximum=MAX_KERNEL)
+    lrelu_upsampling: int = setting(2, minimum=1, maximum=MAX_KERNEL)
     use_radial_filters: bool = False
-    conv_clamp: float | None = 256
+    conv_clamp: float | None = setting(256, positive=True)
     magnitude_ema_beta: float = 0.999
     mapping_kwargs: MappingConfig = field(default_factory=MappingConfig)
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.num_layers <= self.num_critical:
-            raise ValueError(f"num_layers ({self.num_layers}) must exceed num_critical ({self.num_critical})")
-        for name in ("z_dim", "w_dim", "img_resolution", "img_channels", "channel_base", "channel_max"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            raise ConfigValueError("num_layers", self.num_layers, f"must exceed num_critical ({self.num_critical})")
+        try:
+            network_layout(self)
+        except ValueError as exc:
+            raise ConfigValueError("img_resolution", self.img_resolution,
+                                   f"no valid layer layout with these settings ({exc})") from None
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "StyleGAN3Config":
-        """Normalise official (flat) kwargs: merge a nested ``synthesis_kwargs``, fill defaults, reject unknowns.
+    def _unpack(cls, kwargs: dict[str, Any], where: str, source: str | Path | None) -> dict[str, tuple[str, Any]]:
+        """The official flat layout; a nested ``synthesis_kwargs`` is read as if its keys were at the top."""
+        nested = kwargs.pop("synthesis_kwargs", None) or {}
+        if not isinstance(nested, Mapping):
+            raise CheckpointError(source, f"{where}.synthesis_kwargs is {show(nested)}, not a mapping of settings")
+        out = super()._unpack(kwargs, where, source)
+        out.update(super()._unpack(dict(nested), f"{where}.synthesis_kwargs", source))
+        return out
 
-        Raises:
-            ValueError: An unknown key or a missing required one.
-        """
-        flat = {k: v for k, v in dict(kwargs).items() if k != "synthesis_kwargs"}
-        flat.update(dict(kwargs.get("synthesis_kwargs") or {}))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(flat) - known)
-        if unknown:
-            raise ValueError(f"unknown StyleGAN3 config key(s): {', '.join(unknown)}")
-        missing = [k for k in ("z_dim", "w_dim", "img_resolution") if k not in flat]
-        if missing:
-            raise ValueError(f"StyleGAN3 config lacks {', '.join(missing)}")
-        mk = dict(flat.pop("mapping_kwargs", None) or {})
-        mknown = {f.name for f in fields(MappingConfig)}
-        munknown = sorted(set(mk) - mknown)
-        if munknown:
-            raise ValueError(f"unknown StyleGAN3 mapping_kwargs key(s): {', '.join(munknown)}")
-        return cls(**_plain(flat), mapping_kwargs=MappingConfig(**_plain(mk)))
-
-    def to_kwargs(self) -> dict[str, Any]:
-        """JSON-serialisable kwargs that :meth:`from_kwargs` reads back to an equal config."""
-        return asdict(self)
-
-
-def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
-    """numpy scalars (official pickles hold some) -> Python scalars, so configs stay JSON-serialisable."""
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()}
+    def param_count(self) -> int:
+        """Mapping network, Fourier input (channel mix + transform affine), then every layer's affine, weight and
+        bias, from the same layout the constructor derives (no module is built)."""
+        inp, specs = network_layout(self)
+        w = self.w_dim
+        n = mapping_param_count(self.z_dim, self.c_dim, w, self.mapping_kwargs.num_layers, w, w)
+        n += inp.channels * inp.channels + (w * 4 + 4)
+        for s in specs:
+            n += (w * s.in_channels + s.in_channels) + s.out_channels * s.in_channels * s.conv_kernel**2
+            n += s.out_channels
+        return n
 
 
 @dataclass(frozen=True)
@@ -484,6 +487,7 @@ class StyleGAN3Generator(StyleGANBase):
     """
 
     family = "stylegan3"
+    config_class = StyleGAN3Config
 
     def __init__(self, config: StyleGAN3Config, design_filters: bool = True) -> None:
         super().__init__()
@@ -505,39 +509,28 @@ class StyleGAN3Generator(StyleGANBase):
         )
 
     @classmethod
-    def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | None = None,
-                    design_filters: bool = True) -> "StyleGAN3Generator":
+    def from_kwargs(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None,
+                    design_filters: bool = True) -> StyleGAN3Generator:
         """Build a randomly initialised generator from official-style kwargs.
 
         Raises:
-            CheckpointError: The kwargs are invalid (unknown keys, missing dims, impossible layout).
+            CheckpointError: The kwargs are invalid (unknown keys, missing dims, out of range, impossible layout).
         """
-        try:
-            return cls(StyleGAN3Config.from_kwargs(init_kwargs), design_filters)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(source, f"invalid StyleGAN3 config: {exc}") from None
+        return cls(StyleGAN3Config.from_kwargs(init_kwargs, source), design_filters)
 
     @classmethod
-    def from_state(
-        cls, init_kwargs: Mapping[str, Any], state: Mapping[str, torch.Tensor], source: str | None = None
-    ) -> "StyleGAN3Generator":
-        """Build from constructor kwargs and an official-named ``G_ema`` state dict, checking every tensor.
+    def _from_config_state(cls, config: StyleGAN3Config, state: Mapping[str, torch.Tensor],
+                           source: str | Path | None = None) -> StyleGAN3Generator:
+        """Build for ``config`` and load an official-named ``G_ema`` state dict, checking every tensor.
 
-        Args:
-            init_kwargs: The official ``Generator`` kwargs (flat, ``mapping_kwargs`` nested); defaults filled in.
-            state: Every parameter and buffer under its official name (``None`` filter buffers simply absent).
-            source: Where the weights came from, for error messages.
-
-        Raises:
-            CheckpointError: Invalid kwargs, or a tensor missing, unexpected, or of the wrong shape.
+        ``None`` filter buffers (identity filters) may simply be absent from ``state``.
         """
         # Built on the meta device: every tensor is about to be replaced, so drawing random weights would only
         # cost time and move the global RNG (which would change the user's later random draws).
         with torch.device("meta"):
-            gen = cls.from_kwargs(init_kwargs, source, design_filters=False)
+            gen = cls(config, design_filters=False)
         given = {k: v for k, v in state.items() if v is not None}
-        check_state(state_shapes(gen), given, source,
-                    what="StyleGAN3 generator")
+        check_state(state_shapes(gen), given, source, what="StyleGAN3 generator")
         # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
         gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=True) for k, v in given.items()},
                             strict=True, assign=True)
@@ -576,18 +569,9 @@ class StyleGAN3Generator(StyleGANBase):
 
     # --- extras -------------------------------------------------------------------------------------------------
 
-    def set_precision(self, dtype: torch.dtype) -> None:
-        """Compute precision of the high-resolution layers (the official ``num_fp16_res`` ones).
-
-        fp16 applies on CUDA only (on the CPU those layers stay fp32, as in the official code); bf16 applies on
-        any device. Weights stay fp32 and outputs are float32; fp32 reproduces the official images.
-
-        Raises:
-            ModelError: Another dtype.
-        """
-        super().set_precision(dtype)
-
     def _reduced_dtype(self) -> torch.dtype | None:
+        """The dtype of the official ``num_fp16_res`` layers: fp16 on CUDA only (on the CPU those layers stay fp32,
+        as in the official code), bf16 on any device, else ``None`` (fp32). Weights and outputs stay fp32."""
         if self._precision == torch.float16 and self.device.type == "cuda":
             return torch.float16
         if self._precision == torch.bfloat16:

@@ -166,12 +166,12 @@ class Batcher:
         self.oom_halvings = 0
         # Backends with their own mixed precision (StyleGAN2/3: official fp16 blocks with clamping) use it;
         # anything else runs under autocast.
-        self.native_precision = hasattr(generator, "set_precision")
+        self.native_precision = generator.supports_precision(precision)
         self._saved_precision: torch.dtype | None = None
 
     def __enter__(self) -> Batcher:  # noqa: PYI034 - typing.Self needs Python 3.11
         if self.native_precision and self.precision != torch.float32:
-            self._saved_precision = getattr(self.generator, "precision", torch.float32)
+            self._saved_precision = self.generator.precision
             self.generator.set_precision(self.precision)
         return self
 
