@@ -17,7 +17,7 @@ import torch
 
 from morphstudio.devices import resolve_device, resolve_dtype
 from morphstudio.generators.base import Generator
-from morphstudio.generators.registry import FAMILIES, backend_for
+from morphstudio.generators.registry import FAMILIES, backend_for  # noqa: F401 (FAMILIES re-exported for the readers)
 
 
 @dataclass
