@@ -200,9 +200,9 @@ def test_direction_files(tmp_path: Path) -> None:
     np.savez(tmp_path / "named.npz", a=np.zeros(16), direction=np.ones(16))
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     assert _model_error(tmp_path, _scene(loops=[{"direction": "zero.npy"}])) == \
-        "loops[0].direction: 'zero.npy' is zero or not finite"
+        "loops[0].direction: 'zero.npy' is zero: a direction needs a length"
     assert _model_error(tmp_path, _scene(attributes={"s": {"direction": "nan.npy"}})) == \
-        "attributes.s.direction: 'nan.npy' is zero or not finite"
+        "attributes.s.direction: 'nan.npy' contains NaN or infinite values"
     assert _model_error(tmp_path, _scene(loops=[{"direction": "two.npz"}])) == \
         "loops[0].direction: 'two.npz' holds several arrays (a, b); save the direction alone or as 'direction'"
     assert _model_error(tmp_path, _scene(loops=[{"direction": "junk.npy"}])).startswith(
