@@ -7,7 +7,7 @@ generation, the device->host copy and encoding overlap. With several encoder job
 of up to ``jobs`` segments, always feeding the encoder with the shortest queue, so a generator faster than one
 encoder keeps several busy.
 
-What the output is made of — the lock, the parts folder and its manifest, resume, the encoders, the join and
+What the output is made of — the lock, the segment files and their record, resume, the encoders, the join and
 the audio — belongs to the writer (:class:`morphstudio.sinks.segmented.SegmentedVideoWriter`): the engine asks
 it which segments are missing, feeds each one's sink, and commits, finishes or aborts.
 """
@@ -112,7 +112,7 @@ class _Lane:
     segment: Segment | None = None
     next: int = field(init=False, default=0)
     dispatched: int = 0
-    hasher: LatentsHasher | None = None  # a segment's latents digest (the manifest's), fed chunk by chunk
+    hasher: LatentsHasher | None = None  # a segment's latents digest (what resume checks), fed chunk by chunk
     ws: np.ndarray | None = None
     ws_start: int = 0
 
@@ -195,8 +195,8 @@ def render_latents(
 
     Raises:
         RenderError: Bad settings, an output that would destroy something the render did not make, another
-            render writing the same output, or the render failed; EncoderError when ffmpeg failed. Nothing
-            partial is left at the output path; finished segments stay in the parts folder for ``--resume``.
+            render writing the same output, or the render failed; EncoderError when an encoder failed. Nothing
+            partial is left at the output path; finished segments are kept for ``--resume``.
     """
     t0 = time.perf_counter()
     out = output if output is not None else OutputSettings(path=None)
@@ -251,7 +251,7 @@ def render_latents(
     lanes: list[_Lane] = []
     try:
         if writer is not None:
-            # One render per output: the writer takes the lock before the parts folder or the output is touched.
+            # One render per output: the writer takes the lock before anything of the output is touched.
             writer.open()
             todo = writer.missing_segments(lambda seg: segment_digest(latents_fn, seg))
             lanes = [_Lane(seg.start, seg.stop, segment=seg) for seg in todo]
@@ -410,7 +410,7 @@ def _run_loop(
             for lane in active:
                 if lane.worker is not None:
                     lane.worker.check()
-            # A segment whose encoder fails while finishing (ffmpeg's exit status comes only then) stops the
+            # A segment whose encoder fails while finishing (its exit status comes only then) stops the
             # render now, not when the last segment is joined.
             for lane in list(closing):
                 ended = lane.worker.done()

@@ -2,8 +2,8 @@
 
 The work is split by job: :mod:`~morphstudio.rendering.plan` decides (frames, size, batch, threads, segments),
 :mod:`~morphstudio.rendering.engine` runs the loop (latents -> batches -> bounded queues -> the writer's sinks),
-:mod:`~morphstudio.rendering.scene_render` puts a scene on top, and the output itself — lock, parts folder,
-manifest, resume, encoders, join, audio — is :class:`morphstudio.sinks.segmented.SegmentedVideoWriter`'s.
+:mod:`~morphstudio.rendering.scene_render` puts a scene on top, and the output itself — lock, segment files,
+resume, encoders, join, audio — is :class:`morphstudio.sinks.segmented.SegmentedVideoWriter`'s.
 """
 
 from __future__ import annotations
