@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from morphstudio.errors import RenderError
-
-NOISE_MODES: tuple[str, ...] = ("const", "random", "none", "fixed", "animated")
+from morphstudio.formats import NOISE_MODES
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import torch
 
 from morphstudio.devices import resolve_device, resolve_dtype
 from morphstudio.errors import RenderError
+from morphstudio.formats import STILL_CODECS
 from morphstudio.generators.base import Generator
 from morphstudio.rendering.batcher import (
     Batcher,
@@ -193,7 +194,7 @@ def plan_render(
     if out.path is not None:
         container_check(out.codec, out.path, width, height)
         crf_check(out.codec, out.crf)
-        if out.audio is not None and out.codec in ("gif", "png"):
+        if out.audio is not None and out.codec in STILL_CODECS:
             raise RenderError(f"output.audio: cannot add audio to {out.codec} output ({out.path})")
     if batch is not None and batch < 1:
         raise RenderError(f"--batch must be at least 1, got {batch}")
@@ -203,7 +204,7 @@ def plan_render(
         raise RenderError(f"--threads must be at least 1, got {cpu_threads}")
     if fps <= 0:
         raise RenderError(f"output.fps must be positive, got {fps}")
-    segmented = out.path is not None and out.codec not in ("gif", "png")
+    segmented = out.path is not None and out.codec not in STILL_CODECS
     segs = plan_segments(rng, segment_length(out.segment_seconds, fps)) if segmented else []
     n_jobs = jobs if jobs is not None else default_jobs()
     n_jobs = max(1, min(n_jobs, len(segs) or 1))
