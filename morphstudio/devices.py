@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from morphstudio.errors import DeviceError
+from morphstudio.formats import PRECISION_ALIASES, PRECISION_DTYPES, PRECISIONS
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+# Every accepted spelling -> its torch dtype, from the one list of precisions.
+_DTYPES = {alias: getattr(torch, PRECISION_DTYPES[name]) for alias, name in PRECISION_ALIASES.items()}
 
 
 def resolve_device(spec: str | torch.device | None = None) -> torch.device:
@@ -47,7 +48,7 @@ def resolve_dtype(spec: str | torch.dtype | None, device: torch.device) -> torch
         return torch.float32
     else:
         if spec.lower() not in _DTYPES:
-            raise DeviceError(f"unknown precision {spec!r}: use fp32, fp16 or bf16")
+            raise DeviceError(f"unknown precision {spec!r}: use {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}")
         dtype = _DTYPES[spec.lower()]
     if dtype == torch.float16 and device.type == "cpu":
         raise DeviceError("half precision (fp16) is only supported on a GPU; this run is on the CPU",

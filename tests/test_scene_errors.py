@@ -54,7 +54,7 @@ CASES = [
     ("out-of-range-psi", GOOD.replace("{seed: 2}", "{seed: 2, psi: 5}"),
      r":5: faces\.b\.psi: must be less than or equal to 2, got 5"),
     ("bad-choice", GOOD.replace("fps: 10", "fps: 10, codec: mp3"), r":2: output\.codec: must be 'h264', .*got 'mp3'"),
-    ("bad-size", GOOD.replace("fps: 10", "fps: 10, size: [640, 361]"), r":2: output\.size: .*must be even"),
+    ("bad-size", GOOD.replace("fps: 10", "fps: 10, size: [640, 361]"), r":2: output\.size: 640x361 is odd: .*even width and height"),
     ("bad-layers", GOOD + "loops:\n  - {layers: corse}\n",
      r":10: loops\[0\]\.layers: must be all, coarse, middle, fine or \[start, stop\), got 'corse'"),
     ("unknown-face", GOOD.replace("face: b", "face: c"), r":8: timeline\[1\]\.face: unknown face 'c'"),

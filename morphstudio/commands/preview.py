@@ -17,6 +17,7 @@ from typing import Any
 
 from morphstudio.commands.render import add_scene_options, load, parse_common
 from morphstudio.errors import MorphError
+from morphstudio.formats import MIN_SIZE
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +60,8 @@ def _preview_size(scene: Any, settings: Any, size: tuple[int, int] | None, low: 
     else:
         w, h = output_size(settings.size, scene.generator().resolution)
     if low:
-        w, h = max(2, w // 2), max(2, h // 2)
+        # Half size, kept inside the one output-size rule (even, at least MIN_SIZE per side).
+        w, h = max(MIN_SIZE, w // 4 * 2), max(MIN_SIZE, h // 4 * 2)
     return w, h
 
 

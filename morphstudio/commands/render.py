@@ -21,10 +21,9 @@ from typing import Any
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
 from morphstudio.rendering.plan import add_threads_argument, parse_threads
-from morphstudio.scene.schema import MAX_CRF, MAX_FPS, MAX_SIZE, MIN_SIZE
-
-CODEC_CHOICES = ("h264", "h265", "vp9", "prores", "gif", "png", "ffv1")
-PRECISIONS = ("fp32", "fp16", "bf16")
+from morphstudio.formats import CODECS as CODEC_CHOICES
+from morphstudio.formats import CRF_MAX as MAX_CRF
+from morphstudio.formats import MAX_FPS, PRECISIONS, size_problem
 
 
 def add_scene_options(p: argparse.ArgumentParser) -> None:
@@ -34,7 +33,8 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", metavar="A:B", help="render only frames A..B-1 (Python slice: 0:90, 30:, --frames=-10:)")
     p.add_argument("--batch", metavar="N", help="frames per generator call (default: automatic)")
     p.add_argument("--device", metavar="D", help=DEVICE_HELP)
-    p.add_argument("--precision", metavar="P", help="fp32 (default), fp16 or bf16 (half precision: GPU speed)")
+    p.add_argument("--precision", metavar="P",
+                   help=f"{', '.join(PRECISIONS)} (default: {PRECISIONS[0]}; half precision: GPU speed)")
     p.add_argument("--model", metavar="M", help="use this model instead of the scene's (path or builtin:NAME)")
     p.add_argument("--size", metavar="WxH", help="output size, e.g. 640x360 or 256 (default: the scene's)")
     p.add_argument("--fps", metavar="F", help="frames per second (default: the scene's)")
@@ -84,8 +84,9 @@ def parse_size(value: str | None) -> tuple[int, int] | None:
         raise RenderError(f"--size: expected WxH (e.g. 640x360) or one number for a square, got {value!r}")
     w = int(m.group(1))
     h = int(m.group(2)) if m.group(2) else w
-    if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
-        raise RenderError(f"--size: {w}x{h} is out of range ({MIN_SIZE}..{MAX_SIZE} per side)")
+    problem = size_problem(w, h)
+    if problem:
+        raise RenderError(f"--size: {problem}")
     return w, h
 
 

@@ -19,18 +19,19 @@ import torch
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.formats import PRECISION_DTYPES, SYNTHESIS_NOISE_MODES
 from morphstudio.generators.config import stored_values
 from morphstudio.latent import LatentSpace
 
 if TYPE_CHECKING:
     from morphstudio.generators.config import GeneratorConfig
 
-NoiseMode = Literal["const", "random", "none"]
-NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+NoiseMode = Literal[SYNTHESIS_NOISE_MODES]
+NOISE_MODES: tuple[str, ...] = SYNTHESIS_NOISE_MODES
 #: A config implying up to this many times the values a file holds gets the shape check's per-tensor message;
 #: beyond it the parameter-count check refuses it before anything is built.
 NEAR_MISS = 4
-_PRECISION_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+_PRECISION_NAMES = {getattr(torch, dtype): name for name, dtype in PRECISION_DTYPES.items()}
 
 
 @dataclass(frozen=True)

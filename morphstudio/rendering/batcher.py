@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from morphstudio.errors import RenderError
+from morphstudio.formats import FIT_MODES, size_problem
 from morphstudio.generators.base import Generator, to_uint8
-
-FIT_MODES: tuple[str, ...] = ("fill", "fit", "letterbox")
 
 NoiseFn = Callable[[Sequence[int]], tuple[str, "dict[str, torch.Tensor] | None"]]
 
@@ -288,12 +287,18 @@ def auto_batch_size(generator: Generator, width: int, height: int, precision: to
 
 
 def output_size(size: Sequence[int] | int | None, resolution: int) -> tuple[int, int]:
-    """``(width, height)`` from an ``output.size`` value (``None`` = the model's resolution)."""
+    """``(width, height)`` from an ``output.size`` value (``None`` = the model's resolution).
+
+    Raises:
+        RenderError: The size breaks :func:`morphstudio.formats.size_problem`'s rule (the scene's and --size's).
+    """
     if size is None:
         return resolution, resolution
     if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    w, h = (int(v) for v in size)
-    if w < 1 or h < 1 or w > 16384 or h > 16384:
-        raise RenderError(f"output.size: {w}x{h} is not a usable frame size (1..16384 per side)")
+        w = h = int(size)
+    else:
+        w, h = (int(v) for v in size)
+    problem = size_problem(w, h)
+    if problem:
+        raise RenderError(f"output.size: {problem}")
     return w, h

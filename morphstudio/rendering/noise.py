@@ -15,9 +15,8 @@ from typing import Any
 import torch
 
 from morphstudio.errors import RenderError
+from morphstudio.formats import NOISE_MODES
 from morphstudio.scene.schema import NoiseSpec
-
-NOISE_MODES: tuple[str, ...] = ("const", "random", "none", "fixed", "animated")
 
 
 def noise_identity(spec: NoiseSpec) -> dict[str, Any]:

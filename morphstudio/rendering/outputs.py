@@ -22,14 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from morphstudio.errors import RenderError
+from morphstudio.formats import CODEC_FOR_EXTENSION, CODEC_INFO, FOLDER_CODECS, STILL_CODECS, VIDEO_FALLBACK
 from morphstudio.scene.schema import OutputSpec
 from morphstudio.sinks.ffmpeg import CONTAINERS
 from morphstudio.sinks.image_folder import describe_names, foreign_entries
-
-# A still codec asked to write a video file becomes the first of these whose containers take the extension.
-_VIDEO_FALLBACK: tuple[str, ...] = ("h264", "vp9", "ffv1", "prores")
-# Extensions that hold exactly one of our codecs: the name decides.
-_IMPLIED: dict[str, str] = {".gif": "gif", ".webm": "vp9"}
 
 Inputs = Sequence[tuple[str, "str | Path"]]
 
@@ -119,10 +115,11 @@ def resolve_codec(path: str, codec: str, label: str = "output.path", *, explicit
         RenderError: A name without an extension (a folder) while the codec is not ``png``.
     """
     if _folder_like(path):
-        if codec == "png":
+        if codec in FOLDER_CODECS:
             return codec, None
         stem = Path(path).name if Path(path).name not in ("", ".", "..") else "out"
-        ext = CONTAINERS.get(codec, (".mp4",))[0]
+        ext = CODEC_INFO[codec].default_extension if codec in CODEC_INFO else None
+        ext = ext or CODEC_INFO[VIDEO_FALLBACK[0]].default_extension
         raise RenderError(
             f"{label}: {path!r} has no file extension, so it would be a folder of PNG frames, but the codec is "
             f"{codec}: name a file such as {stem}{ext}, or use codec png for an image folder"
@@ -130,9 +127,9 @@ def resolve_codec(path: str, codec: str, label: str = "output.path", *, explicit
     if explicit:
         return codec, None  # --codec wins; container_check says when the name cannot hold it
     ext = Path(path).suffix.lower()
-    implied = _IMPLIED.get(ext)
-    if implied is None and codec in ("gif", "png"):
-        implied = next((c for c in _VIDEO_FALLBACK if ext in CONTAINERS[c]), None)
+    implied = CODEC_FOR_EXTENSION.get(ext)
+    if implied is None and codec in STILL_CODECS:
+        implied = next((c for c in VIDEO_FALLBACK if ext in CONTAINERS[c]), None)
     if implied is None or implied == codec:
         return codec, None
     return implied, f"note: {label}: {Path(path).name} is a {ext} file, so the output is {implied} (not codec {codec})"
@@ -205,7 +202,7 @@ def check_output(out: OutputSettings, inputs: Inputs = (), *, cwd: str | Path | 
     if real == here or _within(here, real):
         raise RenderError(f"{out.label}: {path} is the current folder or holds it: write into a new folder "
                           f"(e.g. {Path(here) / 'frames'})")
-    if out.codec == "png":
+    if out.codec in FOLDER_CODECS:
         if path.exists() and not path.is_dir():
             raise RenderError(f"{out.label}: {path} exists and is not a folder (png output is a folder of frames)")
         if path.is_dir():

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from morphstudio.errors import RenderError
+from morphstudio.formats import FOLDER_CODECS
 from morphstudio.files import atomic_path
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the CLI helpers below stay light
@@ -362,7 +363,7 @@ def measure_encoder(frames: np.ndarray, codec: str, crf: int | None, fps: float,
     Two encodes of different lengths, so ffmpeg's start-up cost cancels out; the CPU time is the child's own
     (``os.wait4``), so other load on the machine does not count.
     """
-    if codec == "png":
+    if codec in FOLDER_CODECS:
         import cv2
 
         t = time.process_time()

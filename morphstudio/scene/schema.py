@@ -18,16 +18,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-Interp = Literal["cubic", "pchip", "akima", "linear", "slerp"]
-Ease = Literal["linear", "in", "out", "in-out"]
+from morphstudio import formats
+from morphstudio.formats import CRF_MAX, MAX_FPS, MAX_FRAME, MAX_SECONDS, MAX_SIZE, MIN_SIZE, size_problem
+
+# The literal types are built from morphstudio.formats, the one place the names are written
+# (Literal[tuple] is Literal[*tuple]: pydantic and the JSON schema see the same enum).
+Interp = Literal[formats.INTERPOLATIONS]
+Ease = Literal[formats.EASINGS]
+FitMode = Literal[formats.FIT_MODES]
+CodecName = Literal[formats.CODECS]
+NoiseMode = Literal[formats.NOISE_MODES]
 GROUPS: tuple[str, ...] = ("coarse", "middle", "fine")
 FACE_KINDS: tuple[str, ...] = ("seed", "latent", "image", "average", "blend", "analogy", "mix")
 
-# Output limits, shared with the command line (render --fps / --size / --crf take theirs from here).
-MAX_FPS = 240
-MIN_SIZE = 8  # pixels per side
-MAX_SIZE = 16384
-MAX_CRF = 63  # the widest encoder range (vp9); the renderer narrows it per codec
+# Output limits live in morphstudio.formats (the command line takes them from there too); re-exported here.
+MAX_CRF = CRF_MAX  # the widest encoder range (vp9); the renderer narrows it per codec
 
 
 class _Spec(BaseModel):
@@ -87,10 +92,9 @@ def _parse_size(value: Any) -> tuple[int, int] | None:
         value = [value, value]
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
         w, h = int(value[0]), int(value[1])
-        if not (MIN_SIZE <= w <= MAX_SIZE and MIN_SIZE <= h <= MAX_SIZE):
-            raise ValueError(f"width and height must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {[w, h]}")
-        if w % 2 or h % 2:
-            raise ValueError(f"width and height must be even (video encoders need it), got {[w, h]}")
+        problem = size_problem(w, h)
+        if problem:
+            raise ValueError(problem)
         return (w, h)
     raise ValueError(f"must be a size in pixels (512) or [width, height], got {value!r}")
 
@@ -100,8 +104,9 @@ SizeSel = Annotated[
     BeforeValidator(_parse_size),
     WithJsonSchema({
         "anyOf": [
-            {"type": "integer", "minimum": 8},
-            {"type": "array", "items": {"type": "integer", "minimum": 8}, "minItems": 2, "maxItems": 2},
+            {"type": "integer", "minimum": MIN_SIZE, "maximum": MAX_SIZE, "multipleOf": 2},
+            {"type": "array", "minItems": 2, "maxItems": 2,
+             "items": {"type": "integer", "minimum": MIN_SIZE, "maximum": MAX_SIZE, "multipleOf": 2}},
             {"type": "null"},
         ],
         "description": "Output size: 512 (square) or [width, height]; null = the model's resolution.",
@@ -190,15 +195,17 @@ class OutputSpec(_Spec):
         "out.mp4", description="Output file (a folder when codec is png). Relative to the scene file."
     )
     size: SizeSel = Field(None, description="512 or [width, height]; null = the model's resolution.")
-    fit: Literal["fill", "fit", "letterbox"] = Field(
-        "fill", description="Non-square sizes: fill = cover and centre-crop, fit = stretch, letterbox = black bars."
+    fit: FitMode = Field(
+        formats.FIT_MODES[0],
+        description="Non-square sizes: fill = cover and centre-crop, fit = stretch, letterbox = black bars.",
     )
     fps: float = Field(30.0, gt=0, le=MAX_FPS, description="Frames per second.")
     duration: float | None = Field(
-        None, gt=0, le=86400, description="Seconds. null = derived from the timeline (or walk period)."
+        None, gt=0, le=MAX_SECONDS, description="Seconds. null = derived from the timeline (or walk period)."
     )
-    codec: Literal["h264", "h265", "vp9", "prores", "gif", "png", "ffv1"] = Field(
-        "h264", description="h264 (default), h265, vp9, prores, gif, png (an image folder) or ffv1 (lossless)."
+    codec: CodecName = Field(
+        formats.DEFAULT_CODEC,
+        description="h264 (default), h265, vp9, prores, gif, png (an image folder) or ffv1 (lossless).",
     )
     crf: int | None = Field(None, ge=0, le=MAX_CRF, description="Quality (lower = better); null = the codec's default.")
     audio: PathStr | None = Field(None, description="Audio file to mux into the video. Relative to the scene file.")
@@ -210,8 +217,8 @@ class OutputSpec(_Spec):
 class NoiseSpec(_Spec):
     """Per-pixel noise inputs of StyleGAN models (ignored by models without noise)."""
 
-    mode: Literal["const", "random", "none", "fixed", "animated"] = Field(
-        "const",
+    mode: NoiseMode = Field(
+        formats.NOISE_MODES[0],
         description="const = the checkpoint's stored noise; fixed = one seeded map per layer for all frames; "
         "animated = seeded maps that move smoothly and loop; random = fresh every frame (flickers); none = off.",
     )
@@ -304,11 +311,10 @@ class FaceSpec(_Spec):
 # --- timeline -------------------------------------------------------------------------------------------------
 
 
-MAX_KEY_SECONDS = 86400
+MAX_KEY_SECONDS = MAX_SECONDS
 """Latest time a key may sit at (a day)."""
-MAX_KEY_FRAME = MAX_KEY_SECONDS * 240
-"""Latest frame number a key may sit at: the latest time at the highest frame rate, so frames are bounded like
-times (an unbounded ``frame: 10**30`` validated, then overflowed in the renderer)."""
+MAX_KEY_FRAME = MAX_FRAME
+"""Latest frame number a key may sit at (see :data:`morphstudio.formats.MAX_FRAME`)."""
 
 
 class _Timed(_Spec):
@@ -344,7 +350,7 @@ class Keyframe(_Timed):
     """The scene shows ``face`` at time ``at`` (and keeps it for ``hold`` seconds)."""
 
     face: str = Field(description="Name of a face from faces:.")
-    hold: float = Field(0.0, ge=0, le=86400, description="Seconds to stay on the face before moving on.")
+    hold: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Seconds to stay on the face before moving on.")
     interp: Interp | None = Field(
         None, description="How to travel to the next keyframe: cubic, pchip, akima (no overshoot), linear, slerp."
     )
@@ -396,7 +402,8 @@ class WalkSpec(_Spec):
     )
     faces: int = Field(4, ge=2, le=10000, description="Random faces per period (kind: loop).")
     step: float = Field(2.0, gt=0, le=3600, description="Seconds between random faces (kind: random).")
-    period: float | None = Field(None, gt=0, le=86400, description="Seconds per loop; null = the scene duration.")
+    period: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                 description="Seconds per loop; null = the scene duration.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Seed of the faces; null = derived from the scene seed.")
     psi: float = Field(1.0, ge=-1, le=2, description="Truncation of the random faces.")
     interp: Interp | None = Field(None, description="Interpolation; default cubic (slerp on z-space models).")
@@ -416,7 +423,8 @@ class LoopSpec(_Spec):
         description="Size, in standard deviations of the model's latents along the direction (1 = gentle, "
         "3 = strong; 0 = no effect).",
     )
-    period: float | None = Field(None, gt=0, le=86400, description="Seconds per cycle; null = the scene duration.")
+    period: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                 description="Seconds per cycle; null = the scene duration.")
     phase: float = Field(0.0, ge=-1000, le=1000, description="Start of the cycle, in cycles (0.25 = a quarter).")
     shape: Literal["sine", "circle"] = Field(
         "sine", description="sine = back and forth along one direction; circle = round a circle in two directions."
@@ -425,10 +433,10 @@ class LoopSpec(_Spec):
     seed: int | None = Field(
         None, ge=0, lt=2**32, description="Seed of a random direction; null = from the scene seed."
     )
-    start: float = Field(0.0, ge=0, le=86400, description="Seconds when it begins.")
-    end: float | None = Field(None, gt=0, le=86400, description="Seconds when it ends; null = the scene end.")
-    fade_in: float = Field(0.0, ge=0, le=86400, description="Seconds to fade in after start.")
-    fade_out: float = Field(0.0, ge=0, le=86400, description="Seconds to fade out before end.")
+    start: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Seconds when it begins.")
+    end: float | None = Field(None, gt=0, le=MAX_SECONDS, description="Seconds when it ends; null = the scene end.")
+    fade_in: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Seconds to fade in after start.")
+    fade_out: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Seconds to fade out before end.")
 
 
 class AttributeSpec(_Spec):

@@ -18,27 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from morphstudio.errors import EncoderError, RenderError
+from morphstudio.formats import CODEC_INFO, CODECS, FOLDER_CODECS, MUXERS, crf_problem, size_problem
 from morphstudio.sinks.base import Sink, StreamInfo
 
-CODECS: tuple[str, ...] = ("h264", "h265", "vp9", "prores", "gif", "png", "ffv1")
+# The sink's tables, built from morphstudio.formats (the one place codecs are described).
+# Which file extensions each ffmpeg codec can be written into (first = suggested).
+CONTAINERS: dict[str, tuple[str, ...]] = {c: CODEC_INFO[c].extensions for c in CODECS if CODEC_INFO[c].extensions}
+DEFAULT_CRF: dict[str, int] = {c: i.crf_default for c, i in CODEC_INFO.items() if i.crf_default is not None}
+# The quality range each encoder accepts.
+MAX_CRF: dict[str, int] = {c: i.crf_max for c, i in CODEC_INFO.items() if i.crf_max is not None}
 
-# Which file extensions each codec can be written into (first = suggested).
-CONTAINERS: dict[str, tuple[str, ...]] = {
-    "h264": (".mp4", ".mkv", ".mov"),
-    "h265": (".mp4", ".mkv", ".mov"),
-    "vp9": (".webm", ".mkv", ".mp4"),
-    "prores": (".mov", ".mkv"),
-    "ffv1": (".mkv", ".avi", ".nut"),
-    "gif": (".gif",),
-}
-
-DEFAULT_CRF: dict[str, int] = {"h264": 18, "h265": 22, "vp9": 30}
-# The quality range each encoder accepts (libx265 refuses crf > 51, libvpx-vp9 > 63; libx264 clamps to 51).
-MAX_CRF: dict[str, int] = {"h264": 51, "h265": 51, "vp9": 63}
-
-# ffmpeg refuses any picture whose padded area (width + 128) * (height + 128) reaches INT_MAX / 8
-# (av_image_check_size): 16384x16384 passes a per-side limit yet fails in ffmpeg's rawvideo input.
-FFMPEG_MAX_AREA = (2**31 - 1) // 8
 
 STDERR_LINES = 40
 
@@ -67,7 +56,7 @@ def container_check(codec: str, path: str | Path, width: int, height: int) -> No
     """
     if codec not in CODECS:
         raise RenderError(f"output.codec: unknown codec {codec!r} (use one of {', '.join(CODECS)})")
-    if codec == "png":
+    if codec in FOLDER_CODECS:
         return
     ext = Path(path).suffix.lower()
     allowed = CONTAINERS[codec]
@@ -76,11 +65,9 @@ def container_check(codec: str, path: str | Path, width: int, height: int) -> No
             f"output.path: {codec} video cannot be written to a {ext or 'extension-less'} file ({path}); "
             f"use {' or '.join(allowed)}"
         )
-    if codec in ("h264", "h265", "vp9") and (width % 2 or height % 2):
-        raise RenderError(f"output.size: {codec} needs an even width and height, got {width}x{height}")
-    if (width + 128) * (height + 128) >= FFMPEG_MAX_AREA:
-        raise RenderError(f"output.size: {width}x{height} is larger than ffmpeg can encode "
-                          f"((width + 128) x (height + 128) must stay under {FFMPEG_MAX_AREA:,} pixels)")
+    problem = size_problem(width, height, codec)
+    if problem:
+        raise RenderError(f"output.size: {problem}")
 
 
 def crf_check(codec: str, crf: int | None) -> None:
@@ -89,10 +76,9 @@ def crf_check(codec: str, crf: int | None) -> None:
     Raises:
         RenderError: ``crf`` outside the encoder's range.
     """
-    if crf is None or codec not in MAX_CRF:
-        return
-    if not 0 <= crf <= MAX_CRF[codec]:
-        raise RenderError(f"output.crf: {codec} quality must be between 0 and {MAX_CRF[codec]}, got {crf}")
+    problem = crf_problem(codec, crf)
+    if problem:
+        raise RenderError(f"output.crf: {problem}")
 
 
 def codec_args(codec: str, crf: int | None = None, threads: int | None = None) -> list[str]:
@@ -103,25 +89,26 @@ def codec_args(codec: str, crf: int | None = None, threads: int | None = None) -
         crf: Quality (lower = better); ``None`` = the codec's default. Ignored by lossless/intra codecs.
         threads: Encoder threads (``None`` = ffmpeg decides); set when several encoders share the CPU.
     """
+    info = CODEC_INFO.get(codec)
+    if info is None or info.encoder is None:
+        raise RenderError(f"output.codec: {codec!r} is not a video codec ffmpeg can write here")
     t = ["-threads", str(threads)] if threads else []
+    # Encoder and pixel format from morphstudio.formats; the tuning below is this sink's own.
+    enc, pix = ["-c:v", info.encoder], ["-pix_fmt", str(info.pix_fmt)]
+    q = str(info.crf_default if crf is None else crf)
     if codec == "h264":
-        q = DEFAULT_CRF["h264"] if crf is None else crf
-        return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(q), "-preset", "medium", *t]
+        return [*enc, *pix, "-crf", q, "-preset", "medium", *t]
     if codec == "h265":
-        q = DEFAULT_CRF["h265"] if crf is None else crf
-        return ["-c:v", "libx265", "-pix_fmt", "yuv420p", "-crf", str(q), "-preset", "medium",
-                "-x265-params", "log-level=error", "-tag:v", "hvc1", *t]
+        return [*enc, *pix, "-crf", q, "-preset", "medium", "-x265-params", "log-level=error", "-tag:v", "hvc1", *t]
     if codec == "vp9":
-        q = DEFAULT_CRF["vp9"] if crf is None else crf
-        return ["-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-crf", str(q), "-b:v", "0", "-row-mt", "1",
-                "-deadline", "good", "-cpu-used", "4", *t]
+        return [*enc, *pix, "-crf", q, "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4", *t]
     if codec == "prores":
-        return ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le", *t]
+        return [*enc, "-profile:v", "3", *pix, *t]
     if codec == "ffv1":
-        # bgr0 keeps RGB exact (no YUV round trip), so tests can compare decoded frames bit for bit.
-        return ["-c:v", "ffv1", "-level", "3", "-g", "1", "-pix_fmt", "bgr0", *t]
+        return [*enc, "-level", "3", "-g", "1", *pix, *t]
     if codec == "gif":
-        # One pass: palettegen sees every frame (ffmpeg buffers them), then paletteuse maps them.
+        # One pass: palettegen sees every frame (ffmpeg buffers them), then paletteuse maps them. ffmpeg picks
+        # its gif encoder for the gif muxer, so no -c:v.
         return ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse", "-loop", "0"]
     raise RenderError(f"output.codec: {codec!r} is not a video codec ffmpeg can write here")
 
@@ -271,10 +258,6 @@ class FfmpegSink(Sink):
         tail = self._stderr.text() if self._stderr is not None else ""
         self.temp_path.unlink(missing_ok=True)
         raise EncoderError(f"{self.path}: {what}", returncode=rc, stderr_tail=tail)
-
-
-MUXERS: dict[str, str] = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
-                          ".nut": "nut", ".gif": "gif"}
 
 
 def muxer_for(path: str | Path) -> str:

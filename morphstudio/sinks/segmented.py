@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from morphstudio.errors import RenderError
+from morphstudio.formats import FOLDER_CODECS, STILL_CODECS
 from morphstudio.sinks.base import Sink
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check, crf_check, muxer_for, partial_name, run_ffmpeg
 from morphstudio.sinks.image_folder import ImageFolderSink
@@ -69,13 +70,13 @@ AUDIO_CODEC: dict[str, list[str]] = {
     ".nut": ["-c:a", "aac", "-b:a", "192k"],
 }
 
-# Codecs written as one piece (a gif's palette sees every frame; png is a folder): no parts folder, no join.
-_WHOLE: tuple[str, ...] = ("gif", "png")
-
 
 def whole_file_codec(codec: str) -> bool:
-    """True for outputs written in one piece (gif, png folder), False for segmented video."""
-    return codec in _WHOLE
+    """True for outputs written in one piece (gif, png folder), False for segmented video.
+
+    A gif's palette sees every frame and png is a folder: neither has a parts folder or a join.
+    """
+    return codec in STILL_CODECS
 
 
 def check_encodable(codec: str, path: str | Path, width: int, height: int, crf: int | None,
@@ -432,7 +433,7 @@ class SegmentedVideoWriter:
     def segment_sink(self, seg: Segment, tag: str | None = None) -> Sink:
         """The sink that encodes ``seg`` (a whole gif/png output: the sink of the output itself)."""
         if seg.whole:
-            return ImageFolderSink(self.path) if self.codec == "png" else FfmpegSink(self.path, self.codec, self.crf)
+            return ImageFolderSink(self.path) if self.codec in FOLDER_CODECS else FfmpegSink(self.path, self.codec, self.crf)
         return segment_sink(seg, self.parts, tag)
 
     def partial_file(self, seg: Segment, tag: str | None = None) -> Path:

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import Akima1DInterpolator, CubicSpline, PchipInterpolator
 
-KINDS: tuple[str, ...] = ("cubic", "pchip", "akima", "linear", "slerp")
+from morphstudio.formats import EASINGS, INTERPOLATIONS
+
+KINDS: tuple[str, ...] = INTERPOLATIONS
 _HERMITE, _LINEAR, _SLERP, _CONST = 0, 1, 2, 3
 _SNAP = 1e-7  # |u| below this (relative to the segment) is "at the knot"
 TANGENT_COLUMNS = 1024  # columns of knot values fitted at once (bounds scipy's temporaries, not the result)
@@ -57,7 +59,8 @@ def ease(u: np.ndarray, kind: np.ndarray) -> np.ndarray:
     return out
 
 
-_EASE_CODES = {"linear": 0, "in": 1, "out": 2, "in-out": 3}
+# ease()'s codes are the easings' positions in formats.EASINGS: 0 linear, 1 in, 2 out, 3 in-out.
+_EASE_CODES = {name: code for code, name in enumerate(EASINGS)}
 
 
 def _tangents(kind: str, x: np.ndarray, y: np.ndarray, periodic: bool, period: float) -> np.ndarray:
