@@ -124,7 +124,7 @@ class Scene:
     def generator(self) -> Any:
         """The torch generator (loaded once, on :attr:`device`)."""
         if self._generator is None:
-            from morphstudio import load_generator
+            from morphstudio.generators.loading import load_generator
 
             self._generator = load_generator(self.model, device=self.device)
         return self._generator

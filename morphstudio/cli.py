@@ -4,8 +4,9 @@ Each subcommand lives in its own module under :mod:`morphstudio.commands` and ex
 ``register(subparsers) -> None``, which adds an ``argparse`` parser whose default ``func(args) -> int`` runs it.
 Modules are imported only when the CLI is built, so ``morphstudio --help`` stays quick.
 
-User mistakes raise :class:`morphstudio.errors.MorphError`; they are printed as one ``error:`` line (plus an
-optional hint) and exit with status 2. Anything else is a bug and keeps its traceback.
+User mistakes raise :class:`morphstudio.errors.MorphError`; they are printed by :func:`morphstudio.errors.report`
+as one ``error:`` line (plus an optional hint) and exit with status 2. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import importlib
 import sys
 from typing import Sequence
 
-from morphstudio.errors import MorphError
+from morphstudio.errors import MorphError, report
 
 # Order is the order shown in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -61,10 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with NativeLogFilter(enabled=not verbose):
             return int(args.func(args) or 0)
     except MorphError as err:
-        print(f"error: {err}", file=sys.stderr)
-        if err.hint:
-            print(f"hint: {err.hint}", file=sys.stderr)
-        return err.exit_code
+        text, code = report(err)
+        print(text, file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         resumable = args.command == "render" and not (getattr(args, "watch", False) or getattr(args, "dry_run", False))
         print("interrupted" + ("; finished video segments are kept: run the same command with --resume to "

@@ -29,6 +29,23 @@ class MorphError(Exception):
         return self.message
 
 
+def report(err: MorphError) -> tuple[str, int]:
+    """How a user error is shown and which status it exits with: the one reporter of ``cli.main`` and the watch
+    loop, so a scene mistake reads the same whether it stops a command or is shown while a preview waits for a fix.
+
+    Args:
+        err: The error.
+
+    Returns:
+        ``(text, exit_code)``: the text is ``error: MESSAGE`` plus, when the error has a hint, a second line
+        ``hint: HINT``; the exit code is the error class's (2).
+    """
+    text = f"error: {err}"
+    if err.hint:
+        text += f"\nhint: {err.hint}"
+    return text, err.exit_code
+
+
 # --- generators and checkpoints -------------------------------------------------------------------------------
 
 

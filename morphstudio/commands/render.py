@@ -12,33 +12,19 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from morphstudio.commands import DEVICE_HELP
+from morphstudio.commands.scene_args import add_scene_options, load, parse_common, parse_int
 from morphstudio.errors import RenderError
 from morphstudio.rendering.plan import add_threads_argument, parse_threads
 from morphstudio.formats import CODECS as CODEC_CHOICES
 from morphstudio.formats import CRF_MAX as MAX_CRF
-from morphstudio.formats import MAX_FPS, PRECISIONS, size_problem
 
-
-def add_scene_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``render`` and ``preview``. Values are parsed in :func:`parse_common` so that a bad
-    value gives one ``error:`` line and exit status 2, like every other user mistake."""
-    p.add_argument("scene", help="scene file (.yaml)")
-    p.add_argument("--frames", metavar="A:B", help="render only frames A..B-1 (Python slice: 0:90, 30:, --frames=-10:)")
-    p.add_argument("--batch", metavar="N", help="frames per generator call (default: automatic)")
-    p.add_argument("--device", metavar="D", help=DEVICE_HELP)
-    p.add_argument("--precision", metavar="P",
-                   help=f"{', '.join(PRECISIONS)} (default: {PRECISIONS[0]}; half precision: GPU speed)")
-    p.add_argument("--model", metavar="M", help="use this model instead of the scene's (path or builtin:NAME)")
-    p.add_argument("--size", metavar="WxH", help="output size, e.g. 640x360 or 256 (default: the scene's)")
-    p.add_argument("--fps", metavar="F", help="frames per second (default: the scene's)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+# parse_common is re-exported: scripts and tests written before the shared scene arguments had their own module
+# import it from here.
+__all__ = ["CODEC_CHOICES", "dry_run", "parse_common", "register", "run", "scene_summary"]
 
 
 def register(subparsers: Any) -> None:
@@ -61,76 +47,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _int(value: str | None, flag: str, minimum: int = 1, maximum: int | None = None) -> int | None:
-    if value is None:
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise RenderError(f"{flag}: expected a whole number, got {value!r}") from None
-    if n < minimum:
-        raise RenderError(f"{flag}: must be at least {minimum}, got {n}")
-    if maximum is not None and n > maximum:
-        raise RenderError(f"{flag}: must be at most {maximum}, got {n}")
-    return n
-
-
-def parse_size(value: str | None) -> tuple[int, int] | None:
-    """``"640x360"`` -> ``(640, 360)``, ``"256"`` -> ``(256, 256)``, within the scene schema's limits."""
-    if value is None:
-        return None
-    m = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX\u00d7]\s*(\d{1,9}))?\s*", value)
-    if not m:
-        raise RenderError(f"--size: expected WxH (e.g. 640x360) or one number for a square, got {value!r}")
-    w = int(m.group(1))
-    h = int(m.group(2)) if m.group(2) else w
-    problem = size_problem(w, h)
-    if problem:
-        raise RenderError(f"--size: {problem}")
-    return w, h
-
-
-def parse_common(args: argparse.Namespace) -> dict[str, Any]:
-    """Validate the shared options; returns keyword values for loading and rendering."""
-    fps = None
-    if args.fps is not None:
-        try:
-            fps = float(args.fps)
-        except ValueError:
-            raise RenderError(f"--fps: expected a number, got {args.fps!r}") from None
-        if not 0 < fps <= MAX_FPS:
-            raise RenderError(f"--fps: must be more than 0 and at most {MAX_FPS}, got {args.fps}")
-    if args.precision is not None and args.precision.lower() not in PRECISIONS:
-        raise RenderError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {args.precision!r}")
-    return {
-        "batch": _int(args.batch, "--batch"),
-        "size": parse_size(args.size),
-        "fps": fps,
-        "precision": args.precision.lower() if args.precision else None,
-    }
-
-
-def load(args: argparse.Namespace, fps: float | None = None) -> Any:
-    """Load the scene with the command-line overrides (``--model``, ``--device``, ``--fps``).
-
-    ``--fps`` changes the frame count, so the scene is validated again with ``output.fps`` replaced (from its
-    parsed data, relative paths still resolved against the scene's folder).
-    """
-    from morphstudio.api import load_scene
-
-    path = Path(args.scene)
-    if not path.is_file():
-        raise RenderError(f"{args.scene}: scene file not found")
-    scene = load_scene(path, model=args.model, device=args.device)
-    if fps is None or fps == scene.fps:
-        return scene
-    data = scene.spec.model_dump(mode="json", exclude_unset=True)
-    data.setdefault("output", {})["fps"] = fps
-    again = load_scene(data, model=args.model, device=args.device, base_dir=scene.base_dir)
-    again.path = scene.path
-    return again
-
-
 def scene_summary(scene: Any) -> list[str]:
     """A few lines describing a scene (dry runs)."""
     summary = getattr(scene, "summary", None)
@@ -149,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
     common = parse_common(args)
     if args.codec is not None and args.codec not in CODEC_CHOICES:
         raise RenderError(f"--codec: expected one of {', '.join(CODEC_CHOICES)}, got {args.codec!r}")
-    crf = _int(args.crf, "--crf", minimum=0, maximum=MAX_CRF)
-    jobs = _int(args.jobs, "--jobs")
+    crf = parse_int(args.crf, "--crf", minimum=0, maximum=MAX_CRF)
+    jobs = parse_int(args.jobs, "--jobs")
     threads = parse_threads(args.threads)
     if args.watch:
-        from morphstudio.commands.preview import watch_preview
+        from morphstudio.commands.watch import watch_preview
 
         if args.output:
             print("note: --watch previews in a window; the video file is not written", file=sys.stderr)

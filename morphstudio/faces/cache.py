@@ -2,22 +2,40 @@
 
 A projection is keyed by the sha256 of the image *bytes* (not its path or mtime: a copied or touched file is the
 same photo), the model's identity (a hash of its state dict, computed once per loaded generator) and every
-setting that changes the result. Entries are small ``.npz`` files written atomically (temporary name + rename).
+setting that changes the result. Entries are small ``.npz`` files written atomically (temporary name + rename)
+and read back through the bounded array loader, so a damaged or hostile entry costs one warning and a fresh
+projection, never a traceback or an allocation its header asks for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from morphstudio.errors import SceneError
 from morphstudio.files import atomic_path
+from morphstudio.scene.yamlmap import Locator
+from morphstudio.timeline.arrays import load_array
 
-_IDENTITY_ATTR = "_morphstudio_identity"
+log = logging.getLogger(__name__)
+
+MAX_ENTRY_ELEMENTS = 2**20
+"""Numbers a cache entry may hold: twice a W+ latent of 64 layers x 8192 (the largest num_ws and w_dim a
+generator config accepts); an entry claiming more is damaged."""
+
+# Identities of the generators seen so far, held weakly: the caller's object is never touched (no attribute set
+# on it) and an entry goes away with its generator. The lock makes "look up, else hash and remember" safe when
+# several threads project at once.
+_identities: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_identities_lock = threading.Lock()
 
 
 def default_cache_dir() -> Path:
@@ -31,12 +49,17 @@ def default_cache_dir() -> Path:
 def model_identity(generator: Any) -> str:
     """sha256 over the generator's family, constructor kwargs and every tensor of its state dict.
 
-    Computed once and remembered on the generator object (hashing 15 MB takes ~30 ms; a 1024 px StyleGAN's
-    130 MB about 0.3 s).
+    Computed once per generator object and remembered in this module, not on the object (hashing 15 MB takes
+    ~30 ms; a 1024 px StyleGAN's 130 MB about 0.3 s). An object that cannot be weakly referenced is hashed again
+    on every call.
     """
     import torch  # only here: the cache key helpers below stay numpy-only
 
-    cached = getattr(generator, _IDENTITY_ATTR, None)
+    try:
+        with _identities_lock:
+            cached = _identities.get(generator)
+    except TypeError:  # not weakly referenceable (or not hashable): no memo for it
+        cached = None
     if cached is not None:
         return cached
     h = hashlib.sha256()
@@ -51,8 +74,9 @@ def model_identity(generator: Any) -> str:
         h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     digest = h.hexdigest()
     try:
-        object.__setattr__(generator, _IDENTITY_ATTR, digest)
-    except AttributeError:  # an object that refuses attributes just gets rehashed next time
+        with _identities_lock:
+            _identities[generator] = digest
+    except TypeError:
         pass
     return digest
 
@@ -73,15 +97,28 @@ def cache_key(image_digest: str, model_id: str, settings: dict[str, Any]) -> str
 
 
 def load_entry(cache_dir: Path, key: str) -> np.ndarray | None:
-    """The cached ``ws [num_ws, w_dim]`` for ``key``, or ``None`` when absent or unreadable."""
+    """The cached ``ws [num_ws, w_dim]`` for ``key``, or ``None`` when absent or unreadable.
+
+    A damaged entry (not an ``.npz``, truncated, without ``ws``, a header claiming more than
+    :data:`MAX_ENTRY_ELEMENTS` numbers, values that are not finite) is logged as one warning and treated as absent,
+    so the photo is projected again and the entry rewritten; it is never trusted.
+    """
     path = cache_dir / f"{key}.npz"
     if not path.is_file():
         return None
+    shown = str(path)
+
+    def choose(names: list[str]) -> str:
+        if "ws" not in names:
+            raise SceneError(f"{shown!r} holds no 'ws' array (it holds {', '.join(names)})")
+        return "ws"
+
     try:
-        with np.load(path) as data:
-            return np.asarray(data["ws"], dtype=np.float32)
-    except (OSError, KeyError, ValueError):  # a damaged entry is recomputed, never trusted
+        ws = load_array(path, shown, Locator(), (), choose=choose, max_elements=MAX_ENTRY_ELEMENTS)
+    except SceneError as err:
+        log.warning("projection cache: %s; ignoring the entry, the photo is projected again", err)
         return None
+    return ws.astype(np.float32)
 
 
 def store_entry(cache_dir: Path, key: str, ws: np.ndarray, meta: dict[str, Any]) -> Path:

@@ -31,6 +31,7 @@ from morphstudio.errors import EncoderModelError
 from morphstudio.faces.cache import model_identity
 from morphstudio.faces.project import latent_stats, to_tensor_images
 from morphstudio.files import atomic_path
+from morphstudio.rendering.plan import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +275,13 @@ def train_encoder(
         The trained encoder (eval mode, on the generator's device).
     """
     cfg = cfg or TrainConfig()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    # cfg.threads holds for this call only: the caller's torch thread count is restored however training ends.
+    with torch_threads(cfg.threads):
+        return _train(generator, cfg, model_name, progress)
+
+
+def _train(generator: Any, cfg: TrainConfig, model_name: str,
+           progress: Callable[[int, float], None] | None) -> LatentEncoder:
     device = generator.device
     space = cfg.space or ("z" if generator.family == "dcgan" else "w")
     if space not in ("w", "w+", "z"):

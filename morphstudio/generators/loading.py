@@ -1,44 +1,25 @@
 """From a source string to a ready generator: the seam between checkpoint readers and backends.
 
 Checkpoint readers (:mod:`morphstudio.generators.checkpoints`) turn any supported file into a
-:class:`CheckpointData` whose tensors carry the names of the *official* NVIDIA ``G_ema`` modules
-(``mapping.fc0.weight``, ``synthesis.b4.const``, ``synthesis.L0_36_512.weight`` ...), whatever the file's own
-layout. Backends only ever see that one naming, through ``Backend.from_state(init_kwargs, state)``; the backend
+:class:`~morphstudio.generators.checkpoints.data.CheckpointData` whose tensors carry the names of the *official*
+NVIDIA ``G_ema`` modules (``mapping.fc0.weight``, ``synthesis.b4.const``, ``synthesis.L0_36_512.weight`` ...),
+whatever the file's own layout. Backends only ever see that one naming, through ``Backend.from_state(init_kwargs, state)``; the backend
 for a family comes from :mod:`morphstudio.generators.registry`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from morphstudio.devices import resolve_device, resolve_dtype
 from morphstudio.generators.base import Generator
-from morphstudio.generators.registry import FAMILIES, backend_for  # noqa: F401 (FAMILIES re-exported for the readers)
+from morphstudio.generators.checkpoints.data import CheckpointData
+from morphstudio.generators.registry import backend_for
 
-
-@dataclass
-class CheckpointData:
-    """A generator read from a file, before any network is built.
-
-    Attributes:
-        family: One of :data:`FAMILIES`.
-        init_kwargs: Constructor kwargs as the original code stored them (nested or flat; backends normalise).
-        state: Every parameter and buffer under its official ``G_ema`` name (float tensors on the CPU).
-        format: What the file was, for ``inspect`` (e.g. ``"nvidia-pkl (stylegan2-ada-pytorch)"``).
-        path: Where it came from (``builtin:NAME`` for shipped models).
-        extra: Anything else worth reporting (e.g. which other networks the snapshot held).
-    """
-
-    family: str
-    init_kwargs: dict[str, Any]
-    state: dict[str, torch.Tensor]
-    format: str
-    path: str
-    extra: dict[str, Any] = field(default_factory=dict)
+# CheckpointData is re-exported: scripts and tests written before it had its own module import it from here.
+__all__ = ["CheckpointData", "build_generator", "load_checkpoint", "load_generator"]
 
 
 def build_generator(ckpt: CheckpointData) -> Generator:

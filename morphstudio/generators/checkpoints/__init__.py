@@ -11,7 +11,7 @@ zip / legacy torch   ``torch.save`` files: structure scanned by the same allow-l
 safetensors          :mod:`.native` (morphstudio's own, or a plain file with a ``config.json`` beside it)
 ===================  ==========================================================================================
 
-Every reader returns :class:`~morphstudio.generators.loading.CheckpointData` with the official NVIDIA ``G_ema``
+Every reader returns :class:`~morphstudio.generators.checkpoints.data.CheckpointData` with the official NVIDIA ``G_ema``
 tensor names; shape checks against the constructor kwargs happen in the backends' ``from_state``.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from morphstudio.errors import CheckpointError, ModelError
+from morphstudio.generators.checkpoints.data import CheckpointData
 from morphstudio.generators.checkpoints.native import read_native, save_native
 from morphstudio.generators.checkpoints.nvidia_pkl import is_nvidia_snapshot, read_nvidia_pickle
 from morphstudio.generators.checkpoints.rosinality import looks_like_rosinality, read_rosinality
@@ -36,7 +37,6 @@ from morphstudio.generators.checkpoints.safe_pickle import (
 )
 from morphstudio.generators.checkpoints.sniff import open_regular, sniff
 from morphstudio.generators.checkpoints.tf_pkl import is_tf_pickle, read_tf_pickle
-from morphstudio.generators.loading import CheckpointData
 
 __all__ = ["BUILTIN_DIR", "available_builtins", "read_checkpoint", "resolve_source", "save_native"]
 

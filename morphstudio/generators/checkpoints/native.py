@@ -22,7 +22,8 @@ from morphstudio.errors import CheckpointError
 from morphstudio.files import atomic_path
 from morphstudio.generators.checkpoints.nvidia_pkl import to_plain
 from morphstudio.generators.checkpoints.sniff import MAX_SAFETENSORS_HEADER, open_regular
-from morphstudio.generators.loading import FAMILIES, CheckpointData
+from morphstudio.generators.checkpoints.data import CheckpointData
+from morphstudio.generators.registry import FAMILIES
 
 FORMAT_VERSION = 1
 META_KEY = "morphstudio"

@@ -17,7 +17,7 @@ import torch
 
 from morphstudio.errors import CheckpointError
 from morphstudio.generators.checkpoints.safe_pickle import LazyTensor, PersistentObject
-from morphstudio.generators.loading import CheckpointData
+from morphstudio.generators.checkpoints.data import CheckpointData
 
 log = logging.getLogger(__name__)
 

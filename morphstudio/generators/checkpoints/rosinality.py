@@ -34,7 +34,7 @@ import torch
 from morphstudio.errors import CheckpointError
 from morphstudio.generators.checkpoints.safe_pickle import torch_load_weights_only
 from morphstudio.generators.layers import MappingNetwork
-from morphstudio.generators.loading import CheckpointData
+from morphstudio.generators.checkpoints.data import CheckpointData
 
 # Samples used to estimate w_avg when a training checkpoint has no latent_avg (rosinality's mean_latent uses 4096).
 W_AVG_SAMPLES = 4096

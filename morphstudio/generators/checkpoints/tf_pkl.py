@@ -19,7 +19,7 @@ import torch
 from morphstudio.errors import CheckpointError
 from morphstudio.generators.checkpoints.nvidia_pkl import to_plain
 from morphstudio.generators.checkpoints.safe_pickle import TFNetwork
-from morphstudio.generators.loading import CheckpointData
+from morphstudio.generators.checkpoints.data import CheckpointData
 
 
 def is_tf_pickle(obj: Any) -> bool:
