@@ -261,6 +261,8 @@ def test_path_track_closure_when_the_scene_does_not_loop(tmp_path: Path) -> None
             for s in (1, 2))
     assert not item.closed and item.max_abs == pytest.approx(np.abs(b - a).max())
     assert "does not return to its first face" in item.note
+    # At a keyframe every latent is the key's face, whatever came before (w_avg here, which is not 0).
+    np.testing.assert_array_equal(path.apply(np.ones((1, SPACE.num_ws, SPACE.w_dim)), np.array([2.0]))[0], b)
     assert _scene(tmp_path).timeline().path.closure(0.0, 4.0)[0].closed
 
 
