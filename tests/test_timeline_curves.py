@@ -143,5 +143,5 @@ def test_frame_keys_equal_second_keys() -> None:
 def test_default_interp_is_slerp_for_z_space_and_cubic_otherwise() -> None:
     dc = morphstudio.load_scene(_scene(), latent_space=fake_latent_space(1, 32, family="dcgan"))
     sg = morphstudio.load_scene(_scene(), latent_space=fake_latent_space())
-    assert {s for _, c in dc.timeline().path_curves for s in c.seg_kind} <= {"slerp", "const"}
-    assert {s for _, c in sg.timeline().path_curves for s in c.seg_kind} <= {"cubic", "const"}
+    assert {s for _, c in dc.timeline().path.curves for s in c.seg_kind} <= {"slerp", "const"}
+    assert {s for _, c in sg.timeline().path.curves for s in c.seg_kind} <= {"cubic", "const"}

@@ -29,6 +29,7 @@ import torch
 from morphstudio.errors import ProjectionError
 from morphstudio.faces import losses as L
 from morphstudio.generators.base import to_uint8
+from morphstudio.latent import sample_latent_stats
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +130,28 @@ def default_step_count(has_encoder: bool) -> int:
     return 300 if has_encoder else 1000
 
 
-def latent_stats(generator: Any, samples: int = 4096, seed: int = 123) -> tuple[torch.Tensor, torch.Tensor, float]:
+LATENT_STATS_SAMPLES = 4096  # the projector's (and the encoder's) count and seed: part of their results
+LATENT_STATS_SEED = 123
+
+
+def latent_stats(generator: Any, samples: int = LATENT_STATS_SAMPLES,
+                 seed: int = LATENT_STATS_SEED) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-dimension spread of mapped random latents around ``w_avg``, and their typical distance from it.
 
     Returns:
         ``(w_avg [w_dim], w_std [w_dim], typical_distance)`` where ``typical_distance`` is the mean Euclidean
         distance of a mapped random z from ``w_avg`` (the unit the projector's "far from w_avg" warning uses).
     """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        z = torch.randn(samples, generator.z_dim, generator=g).to(generator.device)
-        c = generator.default_c(samples)
-        ws = generator.mapping(z, c)[:, 0].float()
-    w_avg = generator.w_avg.detach().float()
-    d = ws - w_avg
-    w_std = d.pow(2).mean(0).sqrt().clamp_min(1e-6)
-    return w_avg.cpu(), w_std.cpu(), float(d.norm(dim=1).mean())
+
+    def sample(n: int, s: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(s)  # drawn on the CPU: the same latents on every device
+        with torch.no_grad():
+            z = torch.randn(n, generator.z_dim, generator=g).to(generator.device)
+            return generator.mapping(z, generator.default_c(n))[:, 0].float()
+
+    stats = sample_latent_stats(sample, samples=samples, seed=seed, center=generator.w_avg.detach().float(),
+                                row_norm=lambda d: d.norm(dim=-1))
+    return stats.center.cpu(), stats.spread.clamp_min(1e-6).cpu(), stats.typical_distance
 
 
 def to_tensor_images(images: np.ndarray, device: torch.device) -> torch.Tensor:

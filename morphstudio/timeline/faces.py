@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from morphstudio.errors import FaceNotFoundError
-from morphstudio.latent import LatentSpace, z_from_seed
+from morphstudio.latent import LatentSpace, truncate, z_from_seed
 from morphstudio.scene.schema import FaceSpec, SceneSpec
 from morphstudio.scene.validate import resolve_path
 from morphstudio.scene.yamlmap import Locator, Path_
@@ -18,13 +18,6 @@ from morphstudio.timeline.layers import one_latent_problem, select_rows
 ProjectImage = Callable[[Path, dict], np.ndarray]
 """``project_image(path, options) -> [num_ws, w_dim]``: the projector, injected by the API. ``options`` holds the
 face's ``steps``, ``align`` and ``face_index`` and its ``name`` in the scene."""
-
-
-def truncate_w(w: np.ndarray, w_avg: np.ndarray, psi: float | None) -> np.ndarray:
-    """``w_avg + psi * (w - w_avg)``; ``psi`` None or 1 leaves ``w`` untouched."""
-    if psi is None or psi == 1:
-        return w
-    return w_avg + psi * (w - w_avg)
 
 
 def _load_array(full: Path, face: FaceSpec, path: Path_, loc: Locator, space: LatentSpace) -> np.ndarray:
@@ -123,7 +116,8 @@ class FaceResolver:
         if name not in self._cache:
             face = self.spec.faces[name]
             w = self._compute(name, face, ("faces", name))
-            w = truncate_w(w, self.space.w_avg.astype(np.float64), face.psi if face.kind != "seed" else None)
+            # A seed face's psi is applied by the mapping network (as NVIDIA's gen_images.py does it).
+            w = truncate(w, self.space.w_avg.astype(np.float64), face.psi if face.kind != "seed" else None)
             self._cache[name] = np.asarray(w, dtype=np.float64)
         return self._cache[name]
 

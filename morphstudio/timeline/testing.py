@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from morphstudio.latent import LatentSpace
+from morphstudio.latent import LatentSpace, truncate
 
 _STYLEGAN_RES = (4, 4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128, 256, 256, 512, 512, 1024, 1024)
 
@@ -43,7 +43,7 @@ def fake_latent_space(num_ws: int = 10, w_dim: int = 16, z_dim: int | None = Non
         ws = np.repeat(w[:, None], num_ws, axis=1)
         if psi != 1:
             stop = num_ws if cutoff is None else cutoff
-            ws[:, :stop] = w_avg + psi * (ws[:, :stop] - w_avg)
+            ws[:, :stop] = truncate(ws[:, :stop], w_avg, psi)
         return ws.astype(np.float32)
 
     return LatentSpace(family=family, z_dim=z_dim, w_dim=w_dim, num_ws=num_ws, w_avg=w_avg.astype(np.float32),

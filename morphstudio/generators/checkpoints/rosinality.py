@@ -35,6 +35,7 @@ from morphstudio.errors import CheckpointError
 from morphstudio.generators.checkpoints.safe_pickle import torch_load_weights_only
 from morphstudio.generators.layers import MappingNetwork
 from morphstudio.generators.checkpoints.data import CheckpointData
+from morphstudio.latent import sample_latent_stats
 
 # Samples used to estimate w_avg when a training checkpoint has no latent_avg (rosinality's mean_latent uses 4096).
 W_AVG_SAMPLES = 4096
@@ -232,15 +233,19 @@ def estimate_w_avg(state: Mapping[str, torch.Tensor], init_kwargs: Mapping[str, 
                    samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
     """Mean of the mapping network over ``samples`` seeded z, as rosinality's ``mean_latent`` computes it."""
     mapping_kwargs = init_kwargs["mapping_kwargs"]
-    z = torch.randn([samples, int(init_kwargs["z_dim"])], generator=torch.Generator().manual_seed(seed))
     with torch.device("meta"):  # every tensor is replaced by the file's below
         net = MappingNetwork(int(init_kwargs["z_dim"]), 0, int(init_kwargs["w_dim"]), 1,
                              int(mapping_kwargs["num_layers"]),
                              lr_multiplier=float(mapping_kwargs.get("lr_multiplier", 0.01)),
                              layer_features=mapping_kwargs.get("layer_features"))
     net.load_state_dict({k: state[f"mapping.{k}"] for k in net.state_dict()}, assign=True)
-    with torch.no_grad():
-        return net.map_one(z).mean(dim=0)
+
+    def sample(n: int, s: int) -> torch.Tensor:
+        z = torch.randn([n, int(init_kwargs["z_dim"])], generator=torch.Generator().manual_seed(s))
+        with torch.no_grad():
+            return net.map_one(z)
+
+    return sample_latent_stats(sample, samples=samples, seed=seed, row_norm=lambda d: d.norm(dim=-1)).mean
 
 
 def _check_shapes(init_kwargs: dict[str, Any], state: dict[str, torch.Tensor], names: dict[str, str],
