@@ -197,6 +197,31 @@ def test_the_output_at_frame_t_does_not_change_when_later_landmarks_change(live_
     assert any(not np.array_equal(a.frames[i], b.frames[i]) for i in range(7, N))
 
 
+def test_a_face_that_leaves_and_comes_back_starts_fresh(live_run: dict[str, Any]) -> None:
+    """After frames without a face the smoothing starts again from the new face, so the frames after the gap
+    are the same as if the face had never been elsewhere."""
+    from morphstudio.faces.align import detect_faces
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+
+    def detector_for(offsets: list[tuple[float, float] | None]) -> Any:
+        calls = iter(offsets)
+
+        def detect(pixels: np.ndarray) -> list[np.ndarray]:
+            off = next(calls)
+            return [] if off is None else [base + np.array(off)]
+        return detect
+
+    came_back: list[tuple[float, float] | None] = [(2.0 * i, 1.0 * i) for i in range(N)]
+    elsewhere = [(-30.0, -20.0)] * 4 + [None, None] + came_back[6:]
+    fresh = [None] * 6 + came_back[6:]
+    a, b = ListSink(), ListSink()
+    _pipeline(live_run["clip"], detector_for(elsewhere), a, batch=1).run()
+    _pipeline(live_run["clip"], detector_for(fresh), b, batch=1).run()
+    for i in range(6, N):
+        np.testing.assert_array_equal(a.frames[i], b.frames[i])
+
+
 def test_two_faces_edit_the_largest_and_say_so_once(tmp_path: Path) -> None:
     clip, frames = make_clip(tmp_path, n=3, no_face=(), two_faces=True)
     notes: list[str] = []

@@ -87,3 +87,16 @@ def test_repeated_timestamp_keeps_the_state() -> None:
     f(np.array(0.0), 0.0)
     first = float(f(np.array(1.0), 0.1))
     assert float(f(np.array(7.0), 0.1)) == first
+
+
+@pytest.mark.parametrize("kw", [{"min_cutoff": 0.0}, {"d_cutoff": 0.0}, {"beta": -1.0}])
+def test_settings_that_would_divide_by_zero_or_invert_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        OneEuroFilter(**kw)
+
+
+def test_a_different_number_of_points_needs_a_reset() -> None:
+    f = OneEuroFilter()
+    f(np.zeros((468, 2)), 0.0)
+    with pytest.raises(ValueError, match="without reset"):
+        f(np.zeros((10, 2)), 0.1)
