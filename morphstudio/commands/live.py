@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--morph", type=float, default=0.5, help="how far toward --target (0..1, default 0.5)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda...")
     p.add_argument("--batch", type=int, default=4, help="most frames the generator takes at once (default 4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default 1 on a CPU: mediapipe, torch and ffmpeg run side by side, and a "
+                        "pre-empted OpenMP thread stalls its whole team)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show informational logs and mediapipe's own log lines")
@@ -124,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise MorphError("--morph needs --target (the face to morph toward)")
     if not 1 <= args.batch <= 64:
         raise MorphError(f"--batch {args.batch}: must be between 1 and 64")
+    if args.threads is not None and not 1 <= args.threads <= 256:
+        raise MorphError(f"--threads {args.threads}: must be between 1 and 256")
     if args.virtual_cam:
         import_pyvirtualcam()  # fail now, with the install hint, before a camera or model is opened
     # Cheap checks of the output before any slow work (model, mediapipe, camera).
@@ -185,7 +190,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         mode = "real time" if realtime else "file mode (every frame)"
         say(f"live: {source.describe()} -> {', '.join(s.describe() for s in sinks)}; {mode}; {edits.describe()}")
-    stats = pipe.run()
+    import torch
+
+    threads_before = torch.get_num_threads()
+    if G.device.type == "cpu" or args.threads is not None:
+        torch.set_num_threads(args.threads or 1)
+    try:
+        stats = pipe.run()
+    finally:
+        torch.set_num_threads(threads_before)
     if not args.quiet:
         say(f"live: {stats.summary()}")
     if stats.stopped_by not in ("end of input", "Ctrl-C", "the window was closed"):

@@ -294,10 +294,13 @@ class LivePipeline:
         for s in self.sinks:
             s.open(info)
             opened.append(s)
-        first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(self.queue_size)
-        q_gen: queue.Queue = queue.Queue(self.queue_size)
-        q_blend: queue.Queue = queue.Queue(self.queue_size)
-        q_out: queue.Queue = queue.Queue(self.queue_size)
+        # In real time a frame waiting in a queue only gets older: one slot per stage keeps the latency at the
+        # stages' own cost; file mode buffers a few so a slow frame in one stage does not idle the others.
+        qs = 1 if self.realtime else self.queue_size
+        first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
+        q_gen: queue.Queue = queue.Queue(qs)
+        q_blend: queue.Queue = queue.Queue(qs)
+        q_out: queue.Queue = queue.Queue(qs)
         threads = [threading.Thread(target=self._capture, args=(first,), name="live-capture", daemon=True),
                    threading.Thread(target=self._align, args=(first, q_gen), name="live-align", daemon=True),
                    threading.Thread(target=self._generate, args=(q_gen, q_blend), name="live-generate", daemon=True),
