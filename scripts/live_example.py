@@ -53,6 +53,13 @@ def decode(path: Path) -> np.ndarray:
     return np.stack([np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in gen])
 
 
+def save_small_png(rgb: np.ndarray, out: Path) -> None:
+    """A 256-colour PNG: a fraction of the size of a full-colour one, and plenty for a README picture."""
+    from PIL import Image
+
+    Image.fromarray(rgb).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+
+
 def main() -> None:
     (ROOT / "media").mkdir(exist_ok=True)
     frames = pan_zoom()
@@ -66,7 +73,7 @@ def main() -> None:
     rows = [np.concatenate([frames[i] for i in SHOW], axis=1), np.concatenate([after[i] for i in SHOW], axis=1)]
     strip = np.concatenate(rows, axis=0)
     out = ROOT / "docs/live/before-after.png"
-    cv2.imwrite(str(out), strip[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    save_small_png(strip, out)
     print(f"wrote {out.relative_to(ROOT)} (top: input frames {', '.join(map(str, SHOW))}; bottom: live output)")
 
 

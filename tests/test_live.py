@@ -317,3 +317,69 @@ def test_real_virtual_camera_device(tmp_path: Path) -> None:
     sink.write(0, np.zeros((3, 48, 64, 3), np.uint8))
     sink.close()
     assert sink.frames_sent == 3
+
+
+class ScriptedCamera:
+    """A camera that delivers ``n`` frames and is then unplugged."""
+
+    live = True
+    width, height, fps = W, H, FPS
+
+    def __init__(self, frames: np.ndarray, n: int) -> None:
+        self._frames, self._n = frames, n
+
+    def describe(self) -> str:
+        return "scripted camera"
+
+    def frames(self, stop: Any) -> Any:
+        import time
+
+        from morphstudio.live.capture import CameraLost, Frame
+
+        for i in range(self._n):
+            now = time.perf_counter()
+            yield Frame(i, self._frames[i], now, i / FPS)
+            time.sleep(0.2)  # a camera's pace: the pipeline keeps up, so nothing is dropped
+        raise CameraLost(f"camera 0 stopped delivering frames after {self._n} frame(s)")
+
+
+def _camera_pipeline(source: Any, sinks: list[Sink]) -> Any:
+    from morphstudio.faces.align import crop_params_for
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    return LivePipeline(source, G, resolve_encoder("auto", G), LiveEdits(), sinks, params=crop_params_for(G),
+                        realtime=True, detector=lambda pixels: [])
+
+
+def test_camera_loss_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]) -> None:
+    from morphstudio.commands.live import RecordingSink
+
+    out = tmp_path / "rec.mkv"
+    stats = _camera_pipeline(ScriptedCamera(live_run["frames"], 3), [RecordingSink(out, "ffv1", None, None)]).run()
+    assert "stopped delivering frames after 3" in stats.stopped_by
+    _, got = decode(out)
+    assert stats.frames_out + stats.dropped == 3 and len(got) == stats.frames_out >= 1
+    np.testing.assert_array_equal(got, live_run["frames"][[f for f in range(3)][:len(got)]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
+
+
+def test_ctrl_c_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]) -> None:
+    from morphstudio.commands.live import RecordingSink
+
+    class CtrlCAfter(ListSink):
+        def write(self, first_index: int, frames: np.ndarray) -> None:
+            if len(self.frames) == 2:
+                raise KeyboardInterrupt
+            super().write(first_index, frames)
+
+    out = tmp_path / "rec.mkv"
+    stats = _camera_pipeline(ScriptedCamera(live_run["frames"], 6), [RecordingSink(out, "ffv1", None, None),
+                                                                      CtrlCAfter()]).run()
+    assert stats.stopped_by == "Ctrl-C"
+    _, got = decode(out)
+    assert 2 <= len(got) <= 3  # the frames the recording had taken when Ctrl-C came
+    np.testing.assert_array_equal(got, live_run["frames"][:len(got)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]

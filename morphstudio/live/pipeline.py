@@ -168,13 +168,16 @@ class LivePipeline:
     def _capture(self, out: queue.Queue | LatestSlot) -> None:
         try:
             for frame in self.source.frames(self._stop):
+                if self._stop.is_set():  # Ctrl-C, the window closed, or a stage failed: stop reading
+                    break
                 self.stats.frames_in += 1
                 if isinstance(out, LatestSlot):
                     out.put(frame)
                 else:
                     self._put(out, frame)
         except CameraLost as exc:
-            self.stats.stopped_by = str(exc)
+            if not self._stop.is_set():  # a camera lost after Ctrl-C is not news
+                self.stats.stopped_by = str(exc)
         except BaseException as exc:  # handed to the main thread, which re-raises it
             self._fail(exc)
         finally:
