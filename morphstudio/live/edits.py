@@ -1,0 +1,187 @@
+"""The edits live mode applies to each frame's latent: a scene's attribute tracks and deform loops, ``--attr``
+direction files with fixed strengths, and ``--target`` (a morph toward another face).
+
+Everything is read through the scene machinery (:mod:`morphstudio.api` / :mod:`morphstudio.timeline`): direction
+files are loaded, checked and scaled exactly as in a render, and strengths follow the scene's keyframes. What live
+mode changes is the base latent: a render starts from the scene's keyframed path, live mode from the encoder's
+latent of the face in the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from morphstudio.errors import MorphError
+
+LATENT_SUFFIXES = (".npy", ".npz")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def resolve_attr(name_or_path: str) -> Path:
+    """The direction file an ``--attr NAME=VALUE`` refers to.
+
+    Today only files are accepted; a bare name (``smile``) will be looked up in the direction library once
+    ``morphstudio directions`` exists, and this is the one place that lookup plugs in.
+
+    Raises:
+        MorphError: A name (not a file), or a path that does not exist.
+    """
+    p = Path(name_or_path).expanduser()
+    looks_like_path = p.suffix.lower() in LATENT_SUFFIXES or "/" in name_or_path or "\\" in name_or_path
+    if p.is_file():
+        return p
+    if looks_like_path:
+        raise MorphError(f"--attr {name_or_path}: direction file not found")
+    raise MorphError(f"--attr {name_or_path}: named directions need morphstudio directions (not installed yet)",
+                     hint="give a direction file instead, e.g. --attr scenes/directions/dcgan-light.npy=1.5")
+
+
+def parse_attr(text: str) -> tuple[Path, float]:
+    """``PATH_OR_NAME=VALUE`` -> (direction file, strength).
+
+    Raises:
+        MorphError: No ``=``, a value that is not a finite number, or an unknown direction.
+    """
+    key, sep, value = text.rpartition("=")
+    if not sep or not key:
+        raise MorphError(f"--attr {text}: expected NAME=VALUE or PATH=VALUE (e.g. dirs/smile.npy=1.5)")
+    try:
+        strength = float(value)
+    except ValueError:
+        raise MorphError(f"--attr {text}: strength {value!r} is not a number") from None
+    if not np.isfinite(strength) or abs(strength) > 100:
+        raise MorphError(f"--attr {text}: strength {value} must be a finite number between -100 and 100")
+    return resolve_attr(key), strength
+
+
+def target_face_spec(target: str, scene_faces: set[str]) -> dict[str, Any] | str:
+    """What ``--target`` names: a scene face (returned as its name), ``seed:N``, or a photo / latent file
+    (returned as a scene face spec).
+
+    Raises:
+        MorphError: None of those.
+    """
+    if target in scene_faces:
+        return target
+    if target.startswith("seed:"):
+        try:
+            seed = int(target[5:])
+        except ValueError:
+            raise MorphError(f"--target {target}: seed:N needs an integer seed") from None
+        if not 0 <= seed < 2**32:
+            raise MorphError(f"--target {target}: seed must be between 0 and 2^32 - 1")
+        return {"seed": seed}
+    p = Path(target).expanduser()
+    suffix = p.suffix.lower()
+    if p.is_file() and suffix in LATENT_SUFFIXES:
+        return {"latent": str(p.resolve())}
+    if p.is_file() and suffix in PHOTO_SUFFIXES:
+        return {"image": str(p.resolve())}
+    names = f" (scene faces: {', '.join(sorted(scene_faces))})" if scene_faces else ""
+    if p.exists():
+        raise MorphError(f"--target {target}: not a latent (.npy/.npz) or photo ({', '.join(PHOTO_SUFFIXES)})")
+    raise MorphError(f"--target {target}: not a scene face, seed:N, or an existing photo / latent file{names}")
+
+
+@dataclass
+class LiveEdits:
+    """Edits for a stream of encoded latents.
+
+    Attributes:
+        timelines: Built timelines whose ``loops`` and ``attributes`` are applied (the user's scene, the ``--attr``
+            files).
+        duration: Length of the user scene (its tracks repeat when it loops; else they hold their last value).
+        loop: Whether the scene loops.
+        target: ``[num_ws, w_dim]`` latent to morph toward, or None.
+        morph: 0 = the face in the frame, 1 = the target.
+    """
+
+    timelines: list[Any] = field(default_factory=list)
+    duration: float = 0.0
+    loop: bool = False
+    target: np.ndarray | None = None
+    morph: float = 0.5
+
+    @property
+    def empty(self) -> bool:
+        return self.target is None and not any(tl.loops or tl.attributes for tl in self.timelines)
+
+    def describe(self) -> str:
+        parts = []
+        for tl in self.timelines:
+            parts += [f"attribute {item['name']}" for item in tl.attributes]
+            parts += [f"{len(tl.loops)} deform loop(s)"] if tl.loops else []
+        if self.target is not None:
+            parts.append(f"morph {self.morph:g} toward the target")
+        return ", ".join(parts) if parts else "no edits (reconstruction only)"
+
+    def apply(self, ws: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Edited latents ``[N, num_ws, w_dim]`` float32 for encoded ``ws`` at stream times ``t`` (seconds)."""
+        w = ws.astype(np.float64, copy=True)
+        if self.target is not None:
+            w += self.morph * (self.target[None] - w)
+        t = np.asarray(t, dtype=np.float64)
+        if self.duration > 0:
+            t = np.mod(t, self.duration) if self.loop else np.clip(t, 0.0, self.duration)
+        for tl in self.timelines:
+            # The same arithmetic as Timeline._at_times for loops and attributes, with the encoder's latent as the
+            # base instead of the keyframed path (truncation and walks belong to a path; they are not applied).
+            for item in tl.loops:
+                if item["spec"].amplitude != 0:
+                    w[:, item["rows"]] += tl._loop_offset(item, t)
+            for item in tl.attributes:
+                s = tl._strength(item, t)[:, None, None]
+                rows, d = item["rows"], item["d"][None]
+                if item["spec"].mode == "add":
+                    w[:, rows] += s * d
+                else:
+                    norm, unit = item["norm"][None], item["unit"][None]
+                    proj = ((w[:, rows] - tl.w_avg[None]) * unit).sum(-1, keepdims=True)
+                    w[:, rows] += (s * norm - proj) * unit
+        return w.astype(np.float32)
+
+
+def build_edits(generator: Any, *, scene: str | None, attrs: list[str], target: str | None, morph: float,
+                model: str) -> LiveEdits:
+    """Load the edit scene, ``--attr`` files and ``--target`` for ``generator``.
+
+    Raises:
+        SceneError: The scene or a direction file is invalid (file:line: field).
+        MorphError: A bad ``--attr`` or ``--target``.
+    """
+    from morphstudio.api import load_scene
+
+    space = generator.latent_space()
+    edits = LiveEdits(morph=morph)
+    user = None
+    if scene is not None:
+        user = load_scene(scene, model=model, latent_space=space)
+        edits.timelines.append(user.timeline())
+        edits.duration, edits.loop = user.duration, user.is_loop
+    parsed = [parse_attr(a) for a in attrs]
+    scene_faces = set(user.spec.faces) if user is not None else set()
+    tspec = target_face_spec(target, scene_faces) if target is not None else None
+    if isinstance(tspec, str):
+        assert user is not None
+        edits.target = np.asarray(user.timeline().face_values[tspec], dtype=np.float64).reshape(space.num_ws, -1)
+    if parsed or isinstance(tspec, dict):
+        # A one-keyframe scene that exists only to load the --attr directions and the target face through the
+        # scene machinery (the same checks, messages and strength units as a scene file's attributes).
+        faces: dict[str, Any] = {"_live_base": {"seed": 0}}
+        if isinstance(tspec, dict):
+            faces["_live_target"] = tspec
+        attributes = {f"--attr {i}": {"direction": str(p.resolve()), "strength": s}
+                      for i, (p, s) in enumerate(parsed)}
+        extra = load_scene({"model": model, "output": {"duration": 1, "fps": 30}, "faces": faces,
+                            "timeline": [{"at": 0, "face": "_live_base"}], "attributes": attributes},
+                           latent_space=space)
+        tl = extra.timeline()
+        if parsed:
+            edits.timelines.append(tl)
+        if isinstance(tspec, dict):
+            edits.target = np.asarray(tl.face_values["_live_target"], dtype=np.float64).reshape(space.num_ws, -1)
+    return edits

@@ -1,0 +1,385 @@
+"""``morphstudio live`` in file mode, headless, on a clip assembled from generated faces.
+
+The clip: a face the built-in model generated, upscaled and pasted onto a noisy background, drifting a few pixels
+per frame, with two frames of background only and a tone for audio. Output is ffv1 (lossless RGB), so decoded
+frames can be compared with the input bit for bit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import morphstudio
+from morphstudio.cli import main
+from morphstudio.faces.synthetic import compose_photo, generate_faces
+from morphstudio.sinks.base import Sink, StreamInfo
+from morphstudio.sinks.ffmpeg import FfmpegSink, ffmpeg_exe
+
+W, H, FPS, N = 320, 240, 25.0, 12
+NO_FACE = (4, 5)
+FACE_SIDE = 64 * 2.5  # the pasted face's side in pixels
+
+
+def centre(i: int) -> tuple[float, float]:
+    return 150.0 + 2 * i, 120.0 + i
+
+
+def decode(path: Path) -> tuple[dict[str, Any], np.ndarray]:
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    w, h = meta["size"]
+    return meta, np.stack([np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in gen])
+
+
+def make_clip(folder: Path, seed: int = 3, n: int = N, no_face: tuple[int, ...] = NO_FACE,
+              two_faces: bool = False) -> tuple[Path, np.ndarray]:
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    faces, _ = generate_faces(G, [seed, seed + 5], psi=0.7)
+    frames = []
+    for i in range(n):
+        if i in no_face:
+            photo, _ = compose_photo(faces[0], scale=2.5, size=(W, H), centre=(-1000, -1000), seed=1)
+        elif two_faces:
+            bg, _ = compose_photo(faces[1], scale=1.6, size=(W, H), centre=(260, 80), seed=1)
+            photo, _ = compose_photo(faces[0], scale=2.2, size=(W, H), centre=(110, 130), background=bg)
+        else:
+            photo, _ = compose_photo(faces[0], scale=2.5, size=(W, H), centre=centre(i), seed=1)
+        frames.append(photo)
+    video = folder / "video-only.mkv"
+    sink = FfmpegSink(video, "ffv1")
+    sink.open(StreamInfo(W, H, FPS))
+    sink.write(0, np.stack(frames))
+    sink.close()
+    clip = folder / "clip.mkv"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-f", "lavfi",
+                    "-i", f"sine=frequency=440:duration={n / FPS}", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "flac", "-shortest", str(clip)], check=True)
+    return clip, np.stack(frames)
+
+
+class FakeCamera:
+    """A pyvirtualcam backend (the public ``register_backend`` interface) that keeps what it is sent."""
+
+    received: list[np.ndarray] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
+        self.width, self.height = width, height
+        FakeCamera.received = []
+
+    def close(self) -> None:
+        pass
+
+    def send(self, frame: np.ndarray) -> None:
+        FakeCamera.received.append(frame.copy())
+
+    def device(self) -> str:
+        return "fake-cam"
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import pyvirtualcam
+    import pyvirtualcam.camera
+
+    folder = tmp_path_factory.mktemp("live")
+    clip, frames = make_clip(folder)
+    out = folder / "edited.mkv"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pyvirtualcam.camera, "BACKENDS", {})  # only the fake: no real device is tried
+        pyvirtualcam.register_backend("morphstudio-fake", FakeCamera)
+        rc = main(["live", "--input", str(clip), "-o", str(out), "--codec", "ffv1", "--no-window", "--virtual-cam",
+                   "--device", "cpu", "--attr", "scenes/directions/dcgan-light.npy=2"])
+    return {"rc": rc, "clip": clip, "frames": frames, "out": out, "received": list(FakeCamera.received),
+            "folder": folder}
+
+
+def test_file_mode_keeps_frame_count_rate_and_audio(live_run: dict[str, Any]) -> None:
+    from morphstudio.live.capture import probe_video
+
+    assert live_run["rc"] == 0
+    meta, got = decode(live_run["out"])
+    assert got.shape == (N, H, W, 3)
+    assert meta["fps"] == pytest.approx(FPS)
+    assert probe_video(live_run["out"]).has_audio
+    assert not list(live_run["folder"].glob(".*partial*"))  # nothing half-written left behind
+
+
+def test_no_face_frames_pass_through_byte_identical(live_run: dict[str, Any]) -> None:
+    _, got = decode(live_run["out"])
+    _, src = decode(live_run["clip"])
+    np.testing.assert_array_equal(src, live_run["frames"])  # the clip itself is lossless
+    for i in NO_FACE:
+        np.testing.assert_array_equal(got[i], live_run["frames"][i])
+
+
+def test_faces_change_inside_the_face_and_nothing_outside(live_run: dict[str, Any]) -> None:
+    _, got = decode(live_run["out"])
+    yy, xx = np.mgrid[0:H, 0:W]
+    for i in range(N):
+        if i in NO_FACE:
+            continue
+        cx, cy = centre(i)
+        dist = np.hypot(xx - cx, yy - cy)
+        diff = np.abs(got[i].astype(np.int16) - live_run["frames"][i]).sum(-1)
+        outside = dist > 0.7 * FACE_SIDE  # well past the pasted face's edge (radius about 0.48 of its side)
+        assert diff[outside].max() == 0, f"frame {i} changed outside the face"
+        inside = dist < 0.15 * FACE_SIDE  # eyes, nose: the middle of the face
+        assert diff[inside].mean() > 6, f"frame {i} is not edited inside the face"
+
+
+def test_virtual_camera_receives_every_frame(live_run: dict[str, Any]) -> None:
+    _, got = decode(live_run["out"])
+    assert len(live_run["received"]) == N
+    # pyvirtualcam hands backends the frame as a flat buffer of RGB bytes.
+    np.testing.assert_array_equal(np.stack(live_run["received"]).reshape(got.shape), got)
+
+
+class ListSink(Sink):
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+        self.closed = False
+
+    def open(self, info: StreamInfo) -> None:
+        self.info = info
+
+    def write(self, first_index: int, frames: np.ndarray) -> None:
+        self.frames.extend(f.copy() for f in frames)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _pipeline(clip: Path, detector: Any, sink: Sink, **kw: Any) -> Any:
+    from morphstudio.faces.align import crop_params_for
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import FileSource
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    return LivePipeline(FileSource(clip), G, resolve_encoder("auto", G), LiveEdits(), [sink],
+                        params=crop_params_for(G), realtime=False, detector=detector, **kw)
+
+
+def test_the_output_at_frame_t_does_not_change_when_later_landmarks_change(live_run: dict[str, Any]) -> None:
+    """End to end through the pipeline's smoothing: the landmarks fed in are the same up to frame 6 and differ
+    after it; every output frame up to 6 must be identical (no look-ahead anywhere)."""
+    from morphstudio.faces.align import detect_faces
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+
+    def detector_for(offsets: list[tuple[float, float]]) -> Any:
+        calls = iter(offsets)
+
+        def detect(pixels: np.ndarray) -> list[np.ndarray]:
+            return [base + np.array(next(calls))]
+        return detect
+
+    plain = [(2.0 * i, 1.0 * i) for i in range(N)]
+    moved = plain[:7] + [(x + 25, y - 15) for x, y in plain[7:]]
+    a, b = ListSink(), ListSink()
+    _pipeline(live_run["clip"], detector_for(plain), a, batch=1).run()
+    _pipeline(live_run["clip"], detector_for(moved), b, batch=1).run()
+    assert len(a.frames) == len(b.frames) == N
+    for i in range(7):
+        np.testing.assert_array_equal(a.frames[i], b.frames[i])
+    assert any(not np.array_equal(a.frames[i], b.frames[i]) for i in range(7, N))
+
+
+def test_a_face_that_leaves_and_comes_back_starts_fresh(live_run: dict[str, Any]) -> None:
+    """After frames without a face the smoothing starts again from the new face, so the frames after the gap
+    are the same as if the face had never been elsewhere."""
+    from morphstudio.faces.align import detect_faces
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+
+    def detector_for(offsets: list[tuple[float, float] | None]) -> Any:
+        calls = iter(offsets)
+
+        def detect(pixels: np.ndarray) -> list[np.ndarray]:
+            off = next(calls)
+            return [] if off is None else [base + np.array(off)]
+        return detect
+
+    came_back: list[tuple[float, float] | None] = [(2.0 * i, 1.0 * i) for i in range(N)]
+    elsewhere = [(-30.0, -20.0)] * 4 + [None, None] + came_back[6:]
+    fresh = [None] * 6 + came_back[6:]
+    a, b = ListSink(), ListSink()
+    _pipeline(live_run["clip"], detector_for(elsewhere), a, batch=1).run()
+    _pipeline(live_run["clip"], detector_for(fresh), b, batch=1).run()
+    for i in range(6, N):
+        np.testing.assert_array_equal(a.frames[i], b.frames[i])
+
+
+def test_two_faces_edit_the_largest_and_say_so_once(tmp_path: Path) -> None:
+    clip, frames = make_clip(tmp_path, n=3, no_face=(), two_faces=True)
+    notes: list[str] = []
+    sink = ListSink()
+    stats = _pipeline(clip, None, sink, say=notes.append).run()
+    assert stats.frames_out == 3 and sink.closed
+    assert len([n for n in notes if "faces" in n]) == 1 and "largest" in notes[0]
+    diff = np.abs(sink.frames[0].astype(np.int16) - frames[0]).sum(-1)
+    assert diff[130 - 10:130 + 10, 110 - 10:110 + 10].mean() > 6  # the large face (centre 110, 130) is edited
+    assert diff[60:100, 240:280].max() == 0                        # the small one (centre 260, 80) is not
+
+
+def test_a_stage_failure_leaves_no_recording(tmp_path: Path, live_run: dict[str, Any]) -> None:
+    from morphstudio.commands.live import RecordingSink
+
+    out = tmp_path / "rec.mkv"
+
+    def broken(pixels: np.ndarray) -> list[np.ndarray]:
+        raise RuntimeError("detector exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        _pipeline(live_run["clip"], broken, RecordingSink(out, "ffv1", None, None)).run()
+    assert list(tmp_path.iterdir()) == []
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    rc = main(args)
+    return rc, capsys.readouterr().err
+
+
+def test_named_attr_says_directions_are_not_installed(live_run: dict[str, Any], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = run_cli(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "o.mkv"), "--no-window",
+                       "--attr", "smile=1.5"], capsys)
+    assert rc == 2
+    assert "error: --attr smile: named directions need morphstudio directions (not installed yet)" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("attr, says", [("scenes/directions/nope.npy=1", "direction file not found"),
+                                        ("scenes/directions/dcgan-light.npy=lots", "is not a number"),
+                                        ("scenes/directions/dcgan-light.npy", "expected NAME=VALUE")])
+def test_bad_attr_values_get_one_line(attr: str, says: str, live_run: dict[str, Any], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = run_cli(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "o.mkv"), "--no-window",
+                       "--attr", attr], capsys)
+    assert rc == 2 and says in err and "Traceback" not in err
+
+
+def test_virtual_cam_without_pyvirtualcam_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails as if it were not installed
+    rc, err = run_cli(["live", "--input", str(tmp_path / "none.mkv"), "--no-window", "--virtual-cam"], capsys)
+    assert rc == 2
+    assert "pyvirtualcam" in err and "pip install 'morphstudio[live]'" in err
+
+
+def test_nothing_to_do_and_missing_input_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = run_cli(["live", "--input", str(tmp_path / "a.mkv"), "--no-window"], capsys)
+    assert rc == 2 and "nothing to show or record" in err
+    rc, err = run_cli(["live", "--input", str(tmp_path / "a.mkv"), "--no-window", "-o", str(tmp_path / "b.mkv")],
+                      capsys)
+    assert rc == 2 and "a.mkv: video file not found" in err
+
+
+def test_target_spec_forms(tmp_path: Path) -> None:
+    from morphstudio.errors import MorphError
+    from morphstudio.live.edits import target_face_spec
+
+    lat = tmp_path / "w.npy"
+    np.save(lat, np.zeros(100, np.float32))
+    assert target_face_spec("anna", {"anna"}) == "anna"
+    assert target_face_spec("seed:42", set()) == {"seed": 42}
+    assert target_face_spec(str(lat), set()) == {"latent": str(lat.resolve())}
+    with pytest.raises(MorphError, match="not a scene face, seed:N"):
+        target_face_spec("bob", {"anna"})
+    with pytest.raises(MorphError, match="integer seed"):
+        target_face_spec("seed:x", set())
+
+
+def test_real_virtual_camera_device(tmp_path: Path) -> None:
+    """On a machine with v4l2loopback, frames reach the real device (skipped only when there is none)."""
+    import glob
+
+    loopbacks = [p for p in glob.glob("/sys/devices/virtual/video4linux/video*")
+                 if "loopback" in Path(p, "name").read_text(errors="replace").lower()] if sys.platform == "linux" else []
+    if not loopbacks:
+        pytest.skip("no v4l2loopback device")
+    from morphstudio.sinks.virtual_camera import VirtualCameraSink
+
+    sink = VirtualCameraSink(backend="v4l2loopback")
+    sink.open(StreamInfo(64, 48, 30.0))
+    sink.write(0, np.zeros((3, 48, 64, 3), np.uint8))
+    sink.close()
+    assert sink.frames_sent == 3
+
+
+class ScriptedCamera:
+    """A camera that delivers ``n`` frames and is then unplugged."""
+
+    live = True
+    width, height, fps = W, H, FPS
+
+    def __init__(self, frames: np.ndarray, n: int) -> None:
+        self._frames, self._n = frames, n
+
+    def describe(self) -> str:
+        return "scripted camera"
+
+    def frames(self, stop: Any) -> Any:
+        import time
+
+        from morphstudio.live.capture import CameraLost, Frame
+
+        for i in range(self._n):
+            now = time.perf_counter()
+            yield Frame(i, self._frames[i], now, i / FPS)
+            time.sleep(0.2)  # a camera's pace: the pipeline keeps up, so nothing is dropped
+        raise CameraLost(f"camera 0 stopped delivering frames after {self._n} frame(s)")
+
+
+def _camera_pipeline(source: Any, sinks: list[Sink]) -> Any:
+    from morphstudio.faces.align import crop_params_for
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    return LivePipeline(source, G, resolve_encoder("auto", G), LiveEdits(), sinks, params=crop_params_for(G),
+                        realtime=True, detector=lambda pixels: [])
+
+
+def test_camera_loss_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]) -> None:
+    from morphstudio.commands.live import RecordingSink
+
+    out = tmp_path / "rec.mkv"
+    stats = _camera_pipeline(ScriptedCamera(live_run["frames"], 3), [RecordingSink(out, "ffv1", None, None)]).run()
+    assert "stopped delivering frames after 3" in stats.stopped_by
+    _, got = decode(out)
+    assert stats.frames_out + stats.dropped == 3 and len(got) == stats.frames_out >= 1
+    np.testing.assert_array_equal(got, live_run["frames"][[f for f in range(3)][:len(got)]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
+
+
+def test_ctrl_c_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]) -> None:
+    from morphstudio.commands.live import RecordingSink
+
+    class CtrlCAfter(ListSink):
+        def write(self, first_index: int, frames: np.ndarray) -> None:
+            if len(self.frames) == 2:
+                raise KeyboardInterrupt
+            super().write(first_index, frames)
+
+    out = tmp_path / "rec.mkv"
+    stats = _camera_pipeline(ScriptedCamera(live_run["frames"], 6), [RecordingSink(out, "ffv1", None, None),
+                                                                      CtrlCAfter()]).run()
+    assert stats.stopped_by == "Ctrl-C"
+    _, got = decode(out)
+    assert 2 <= len(got) <= 3  # the frames the recording had taken when Ctrl-C came
+    np.testing.assert_array_equal(got, live_run["frames"][:len(got)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
