@@ -1,9 +1,13 @@
-"""A :class:`morphstudio.api.Scene` on top of the engine: its output, inputs, generator, latents and noise."""
+"""A scene on top of the engine: its output, inputs, generator, latents and noise.
+
+The scene arrives as :class:`RenderableScene`, the few things the renderer asks of it, so that ``rendering/``
+does not import :mod:`morphstudio.api` (which imports the renderer to offer ``morphstudio.render``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 
@@ -15,12 +19,28 @@ from morphstudio.rendering.outputs import OutputOverride, OutputSettings, check_
 from morphstudio.sinks.base import Sink
 from morphstudio.sinks.window import preview_sinks
 
-if TYPE_CHECKING:
-    from morphstudio.api import Scene
+
+
+class RenderableScene(Protocol):
+    """What :func:`render_scene` uses of a scene (:class:`morphstudio.api.Scene` is one)."""
+
+    @property
+    def fps(self) -> float: ...
+    @property
+    def frame_count(self) -> int: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def noise(self) -> Any: ...
+    def generator(self) -> Any: ...
+    def latents(self, frames: Sequence[int]) -> Any: ...
+    def resolved_output(self, override: Any = None) -> Any: ...
+    def input_paths(self) -> Any: ...
+    def fingerprint(self) -> str: ...
 
 
 def render_scene(
-    scene: Scene,
+    scene: RenderableScene,
     *,
     output: OutputOverride = None,
     frames: FrameSelection = None,
