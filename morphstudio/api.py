@@ -24,7 +24,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -36,6 +36,10 @@ from morphstudio.scene.validate import Timing, input_files, load_spec, resolve_p
 from morphstudio.scene.yamlmap import Locator, load_yaml, read_scene_text
 from morphstudio.timeline.faces import ProjectImage
 from morphstudio.timeline.timeline import ClosureItem, Timeline
+
+if TYPE_CHECKING:  # the renderer imports torch: only where a render is asked for
+    from morphstudio.rendering.engine import RenderResult
+    from morphstudio.rendering.outputs import OutputOverride, OutputSettings
 
 __all__ = ["Scene", "load_scene", "render"]
 
@@ -226,7 +230,7 @@ class Scene:
         line = self.loc.line(("output", "path"))
         return f"{self.path}:{line}: output.path" if line is not None else f"{self.path}: output.path"
 
-    def resolved_output(self, override: Any = None) -> Any:
+    def resolved_output(self, override: OutputOverride = None) -> OutputSettings:
         """The output a render writes: the scene's ``output`` with ``override`` applied (a path, a dict of fields,
         ``False`` for none; see :func:`morphstudio.rendering.outputs.resolve_output`), path absolute, codec
         resolved. ``render``, ``render --dry-run`` and ``validate`` all show this one.
@@ -354,7 +358,7 @@ def load_scene(
                  device=dev, latent_space=latent_space, project_image=project_image)
 
 
-def render(scene: Scene | str | Path | dict, **kwargs: Any) -> Any:
+def render(scene: Scene | str | Path | dict, **kwargs: Any) -> RenderResult:
     """Render a scene (see :func:`morphstudio.rendering.renderer.render_scene` for the options)."""
     if not isinstance(scene, Scene):
         scene = load_scene(scene, model=kwargs.pop("model", None), device=kwargs.pop("device", None))

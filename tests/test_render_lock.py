@@ -36,9 +36,13 @@ SLOW_RENDER = textwrap.dedent("""
     from morphstudio.rendering.renderer import OutputSettings, render_latents
     fn = tiny_latents({n})
     marker = Path({marker!r})
+    go = Path({marker!r} + ".go")
     def slow(frames):
         marker.write_text("running")
-        time.sleep(1.0)  # per segment (4 of them): time for the second render to try
+        # Held until the test's second render has tried (however long its planning takes on a busy machine).
+        deadline = time.time() + 120
+        while not go.exists() and time.time() < deadline:
+            time.sleep(0.05)
         return fn(frames)
     render_latents(TinyGen(resolution=16).eval(), slow, {n}, {fps}, fingerprint="fp", batch=4, progress=False,
                    output=OutputSettings(path={out!r}, codec="ffv1", fps={fps}, segment_seconds=0.5))
@@ -82,6 +86,7 @@ def test_issue_repro_two_renders_to_one_output(capsys: pytest.CaptureFixture, tm
         assert {k: v for k, v in parts_before.items() if k.startswith("seg_")}.items() <= parts_after.items()
         assert took < 30
     finally:
+        Path(str(marker) + ".go").write_text("go")
         stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr.decode()
     assert decode(out)[1].shape[0] == N

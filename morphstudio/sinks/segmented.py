@@ -188,9 +188,11 @@ class Segment:
         fps = data["fps"]
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
             raise RenderError(f"segment.fps: expected a positive number, got {fps!r}")
-        return cls(start, stop, file, data["codec"], whole_number("crf", True), whole_number("width"),  # type: ignore[arg-type]
-                   whole_number("height"), float(fps), whole_number("encoder_threads", True), data["fingerprint"],  # type: ignore[arg-type]
-                   whole_number("batch"), whole_number("threads", True), bool(data.get("whole", False)))  # type: ignore[arg-type]
+        width, height, batch = whole_number("width"), whole_number("height"), whole_number("batch")
+        assert width is not None and height is not None and batch is not None
+        return cls(start, stop, file, data["codec"], whole_number("crf", True), width, height, float(fps),
+                   whole_number("encoder_threads", True), data["fingerprint"], batch, whole_number("threads", True),
+                   bool(data.get("whole", False)))
 
 
 def partial_file(seg: Segment, folder: Path, tag: str | None = None) -> Path:
