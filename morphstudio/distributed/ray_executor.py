@@ -34,6 +34,7 @@ INSTALL_HINT = "--ray: Ray is not installed; install it with: pip install 'morph
 # A worker that dies has its segments retried on a restarted worker (Ray's own actor restarts and task
 # retries, no heartbeat of ours); one that keeps dying ends the render with the finished segments kept.
 MAX_RESTARTS = 3
+MAX_TEMP_DIR = 45
 IN_FLIGHT = 2  # jobs queued per actor, so it starts the next segment while the driver commits the last one
 
 
@@ -106,6 +107,7 @@ class RayExecutor(Executor):
         self.threads = threads
         self.temp_dir = Path(temp_dir) if temp_dir is not None else None
         self.on_ready = on_ready
+        self.session_root: Path | None = None  # the local instance's temp folder
         self.worker_ids: list[str] = []
         self.shared: list[bool] = []
         self._ray: Any = None
@@ -154,8 +156,14 @@ class RayExecutor(Executor):
                 self._made_temp = Path(tempfile.mkdtemp(prefix="msray-"))
                 root = self._made_temp
             else:
-                root = self.temp_dir
+                root = self.temp_dir.resolve()
+                # Ray's sockets live under ROOT/session_<date>_<pid>/sockets/ (62 more bytes) and a Unix socket
+                # path is at most 107 bytes.
+                if len(str(root).encode()) > MAX_TEMP_DIR:
+                    raise RenderError(f"--ray: the Ray temp folder {root} is too long for Ray's socket paths "
+                                      f"(at most {MAX_TEMP_DIR} bytes)")
                 root.mkdir(parents=True, exist_ok=True)
+            self.session_root = root
             cores = _cores()
             gpus = _cuda_count()
             if self.requested is None:
