@@ -94,8 +94,8 @@ def test_segments_travel_as_bytes_when_the_parts_folder_is_not_shared(tmp_path: 
     """A worker that cannot read the driver's probe file returns the encoded segment itself; the driver writes
     it, and the video is the one a shared-folder render makes."""
     scene = morphstudio.load_scene(write_scene(tmp_path))
-    ref = tmp_path / "ref.mkv"
-    render_distributed(scene, LocalExecutor(), output=str(ref), batch=4, threads=1, progress=False)
+    ref = tmp_path / "ref.mkv"  # the single-process renderer's video: the reference comes from outside
+    morphstudio.render(scene, output=str(ref), batch=4, threads=1, progress=False)
 
     parts = tmp_path / "elsewhere"
     parts.mkdir()
@@ -113,6 +113,16 @@ def test_segments_travel_as_bytes_when_the_parts_folder_is_not_shared(tmp_path: 
     _, frames = decode(seg)
     _, whole = decode(ref)
     assert np.array_equal(frames, whole[6:12])
+
+
+def test_the_in_process_executor_gives_the_single_process_video(tmp_path: Path) -> None:
+    scene = morphstudio.load_scene(write_scene(tmp_path))
+    ref = tmp_path / "ref.mkv"
+    morphstudio.render(scene, output=str(ref), batch=4, threads=1, progress=False)
+    out = tmp_path / "local.mkv"
+    res = render_distributed(scene, LocalExecutor(), output=str(out), batch=4, threads=1, progress=False)
+    assert res.segments == 4
+    assert np.array_equal(decode(ref)[1], decode(out)[1])
 
 
 def test_ray_option_without_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
