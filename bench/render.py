@@ -38,7 +38,7 @@ from morphstudio.generators import Generator, to_uint8
 from morphstudio.rendering.batcher import resize_uint8
 from morphstudio.rendering.clock import parse_frame_range, plan_segments, segment_length
 from morphstudio.rendering.renderer import OutputSettings, plan_render, render_latents
-from morphstudio.rendering.segments import Segment, segment_sink
+from morphstudio.sinks.segmented import Segment, segment_sink
 from morphstudio.rendering.worker import SinkWorker
 from morphstudio.sinks import NullSink, StreamInfo
 from morphstudio.sinks.ffmpeg import codec_args, ffmpeg_exe, fps_arg
@@ -86,8 +86,9 @@ def encoder_only(frames_u8: np.ndarray, rng: range, out: OutputSettings, fps: fl
     while waiting or active:
         while len(active) < jobs and waiting:
             s, e = waiting.pop(0)
-            seg = Segment(s, e, tmp / f"enc_{s:06d}{Path(out.path).suffix}")
-            wk = SinkWorker(segment_sink(seg, out.codec, out.crf, threads), StreamInfo(w, h, fps, e - s, s), depth=3)
+            seg = Segment(s, e, f"enc_{s:06d}{Path(out.path).suffix}", out.codec, out.crf, w, h, fps, threads, "bench",
+                          1)
+            wk = SinkWorker(segment_sink(seg, tmp), StreamInfo(w, h, fps, e - s, s), depth=3)
             workers.append(wk)
             active.append((wk, s, e, [s]))
         wk, s, e, pos = min(active, key=lambda a: a[0].backlog())

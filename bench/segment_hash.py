@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from morphstudio.api import load_scene
-from morphstudio.rendering import resume as resume_mod
-from morphstudio.rendering import segments as segments_mod
+from morphstudio.sinks import manifest as resume_mod
+from morphstudio.sinks import segmented as segments_mod
 from morphstudio.rendering.renderer import render_scene
 
 
@@ -55,9 +55,7 @@ def main() -> None:
         real_remove(folder)
 
     resume_mod.file_sha256 = timed_hash  # Manifest.record looks the function up at call time
-    import morphstudio.rendering.renderer as renderer_mod
-
-    renderer_mod.remove_parts = keep_parts
+    segments_mod.remove_parts = keep_parts  # SegmentedVideoWriter.finish looks it up at call time
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):

@@ -19,7 +19,7 @@ from morphstudio.errors import RenderError
 from morphstudio.rendering import plan as planmod
 from morphstudio.rendering.plan import CalibrationCache, choose_plan, plan_cpu_render, torch_threads
 from morphstudio.rendering.renderer import OutputSettings, plan_render, render_latents
-from morphstudio.rendering.resume import parts_dir_for
+from morphstudio.sinks.segmented import parts_dir_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pytest
 from test_render_tinygen import TinyGen, decode, tiny_latents
 
 from morphstudio.rendering.renderer import OutputSettings, render_latents
-from morphstudio.rendering.resume import parts_dir_for
+from morphstudio.sinks.segmented import parts_dir_for
 from morphstudio.sinks.base import Sink, StreamInfo
 
 FPS = 24.0

@@ -80,9 +80,10 @@ def tiny_latents(frame_count: int = 48, num_ws: int = 3, w_dim: int = 8, seed: i
 
 def expected_frames(gen: Generator, fn, frames, noise=None, fps: float = 24.0, duration=None) -> np.ndarray:
     """Reference: the generator's own output for ``frames``, one at a time, through to_uint8."""
-    from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+    from morphstudio.rendering.noise import NoiseSource
+    from morphstudio.scene.schema import NoiseSpec
 
-    src = NoiseSource(NoiseSettings.from_spec(noise), gen.noise_shapes(), fps, duration or 2.0, gen.device)
+    src = NoiseSource(noise if noise is not None else NoiseSpec(), gen.noise_shapes(), fps, duration or 2.0, gen.device)
     out = []
     with torch.no_grad():
         for f in frames:

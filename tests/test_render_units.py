@@ -11,7 +11,8 @@ from morphstudio.errors import RenderError
 from morphstudio.generators.base import to_uint8
 from morphstudio.rendering.batcher import Batcher, resize_images
 from morphstudio.rendering.clock import parse_frame_range, plan_segments
-from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+from morphstudio.rendering.noise import NoiseSource
+from morphstudio.scene.schema import NoiseSpec
 from morphstudio.rendering.outputs import resolve_codec
 from morphstudio.rendering.outputs import OutputSettings, resolve_output
 
@@ -40,22 +41,22 @@ def test_segments_cut_at_absolute_multiples() -> None:
 def test_noise_modes() -> None:
     shapes = {"a": (4, 4), "b": (8, 8)}
     dev = torch.device("cpu")
-    rnd = NoiseSource(NoiseSettings("random", 5), shapes, 10.0, 2.0, dev)
+    rnd = NoiseSource(NoiseSpec(mode="random", seed=5), shapes, 10.0, 2.0, dev)
     _, together = rnd([3, 4, 5])
     _, alone = rnd([4])
     assert torch.equal(together["b"][1:2], alone["b"])  # per frame, whatever the batch
     assert not torch.equal(together["b"][0], together["b"][1])
-    _, fixed = NoiseSource(NoiseSettings("fixed", 5), shapes, 10.0, 2.0, dev)([0, 9])
+    _, fixed = NoiseSource(NoiseSpec(mode="fixed", seed=5), shapes, 10.0, 2.0, dev)([0, 9])
     assert torch.equal(fixed["a"][0], fixed["a"][1])
-    anim = NoiseSource(NoiseSettings("animated", 5), shapes, 10.0, 2.0, dev)
+    anim = NoiseSource(NoiseSpec(mode="animated", seed=5), shapes, 10.0, 2.0, dev)
     _, n = anim([0, 20, 5])  # 20 frames at 10 fps = one 2 s period
     assert torch.allclose(n["b"][0], n["b"][1], atol=1e-5) and not torch.allclose(n["b"][0], n["b"][2])
-    big = NoiseSource(NoiseSettings("animated", 1), {"x": (64, 64)}, 10.0, 2.0, dev)([3])[1]["x"]
+    big = NoiseSource(NoiseSpec(mode="animated", seed=1), {"x": (64, 64)}, 10.0, 2.0, dev)([3])[1]["x"]
     assert abs(float(big.std()) - 1) < 0.05
-    assert NoiseSource(NoiseSettings("const"), shapes, 10, 2, dev)([1]) == ("const", None)
-    assert NoiseSource(NoiseSettings("none"), shapes, 10, 2, dev)([1]) == ("none", None)
+    assert NoiseSource(NoiseSpec(mode="const"), shapes, 10, 2, dev)([1]) == ("const", None)
+    assert NoiseSource(NoiseSpec(mode="none"), shapes, 10, 2, dev)([1]) == ("none", None)
     with pytest.raises(RenderError, match="unknown mode"):
-        NoiseSource(NoiseSettings("wobbly"), shapes, 10, 2, dev)
+        NoiseSource(NoiseSpec.model_construct(mode="wobbly", seed=0, period=None), shapes, 10, 2, dev)
 
 
 def test_resize_modes_and_identity() -> None:

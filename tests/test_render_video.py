@@ -12,6 +12,7 @@ from test_render_tinygen import TinyGen, decode, expected_frames, tiny_latents
 from morphstudio.errors import RenderError
 from morphstudio.rendering.batcher import Batcher
 from morphstudio.rendering.renderer import OutputSettings, render_latents
+from morphstudio.scene.schema import NoiseSpec
 
 FPS = 24.0
 N = 48
@@ -88,7 +89,7 @@ def test_batch_1_and_16_agree(gen: TinyGen, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["const", "random", "fixed", "animated", "none"])
 def test_rendering_twice_gives_identical_frames(gen: TinyGen, tmp_path: Path, mode: str) -> None:
     fn = tiny_latents(N)
-    noise = {"mode": mode, "seed": 3}
+    noise = NoiseSpec(mode=mode, seed=3)
     a, c = tmp_path / "a.mkv", tmp_path / "c.mkv"
     render_latents(gen, fn, N, FPS, output=ffv1(a), noise=noise, batch=4, progress=False)
     render_latents(gen, fn, N, FPS, output=ffv1(c), noise=noise, batch=4, jobs=2, progress=False)

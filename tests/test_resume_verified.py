@@ -18,7 +18,7 @@ from test_output_safety import cli
 from test_render_tinygen import TinyGen, decode, tiny_latents
 
 from morphstudio.rendering.renderer import OutputSettings, render_latents
-from morphstudio.rendering.resume import parts_dir_for
+from morphstudio.sinks.segmented import parts_dir_for
 
 SCENE = (
     "model: builtin:dcgan-faces64\n"

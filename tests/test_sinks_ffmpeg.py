@@ -47,8 +47,8 @@ def test_failing_ffmpeg_during_render(gen: TinyGen, tmp_path: Path, monkeypatch:
     exe = write_fake_ffmpeg(tmp_path, 'cat > /dev/null; echo "x264 [error]: disk on fire" >&2; exit 3\n')
     monkeypatch.setenv("MORPHSTUDIO_FFMPEG", str(exe))
     out = tmp_path / "video" / "v.mp4"
-    with pytest.raises(EncoderError) as info:
-        render_latents(gen, tiny_latents(N), N, 24.0, progress=False,
+    with pytest.raises(EncoderError) as info:  # threads and batch given: no calibration run of the fake ffmpeg
+        render_latents(gen, tiny_latents(N), N, 24.0, progress=False, batch=4, cpu_threads=1,
                        output=OutputSettings(path=str(out), fps=24.0, segment_seconds=0.5))
     assert info.value.returncode == 3 and "disk on fire" in info.value.stderr_tail
     assert "disk on fire" in str(info.value)
@@ -73,7 +73,7 @@ def test_ffmpeg_failing_at_the_join(gen: TinyGen, tmp_path: Path, monkeypatch: p
 def test_missing_ffmpeg_is_an_encoder_error(gen: TinyGen, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MORPHSTUDIO_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
     with pytest.raises(EncoderError, match="cannot start ffmpeg"):
-        render_latents(gen, tiny_latents(N), N, 24.0, progress=False,
+        render_latents(gen, tiny_latents(N), N, 24.0, progress=False, batch=4, cpu_threads=1,
                        output=OutputSettings(path=str(tmp_path / "v.mp4"), fps=24.0))
 
 

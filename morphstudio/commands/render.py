@@ -217,7 +217,7 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     for line in pending_lines(scene.photos(), gen, what="a dry run"):
         print(line)
     if args.resume and out is not None and out.path is not None and plan.segments:
-        from morphstudio.rendering.resume import parts_dir_for
+        from morphstudio.sinks.segmented import parts_dir_for
 
         parts = parts_dir_for(out.path)
         print(f"resume:    {'parts folder ' + str(parts) if parts.is_dir() else 'nothing to resume'}")

@@ -10,45 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from morphstudio.errors import RenderError
+from morphstudio.scene.schema import NoiseSpec
 
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none", "fixed", "animated")
 
 
-@dataclass(frozen=True)
-class NoiseSettings:
-    """The renderer's view of a ``NoiseSpec``.
-
-    Attributes:
-        mode: One of :data:`NOISE_MODES`.
-        seed: Seed of random/fixed/animated noise.
-        period: Seconds per animated cycle; ``None`` = the scene duration (so a looping scene closes).
-    """
-
-    mode: str = "const"
-    seed: int = 0
-    period: float | None = None
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> NoiseSettings:
-        """From a ``NoiseSpec``, a dict, a mode string, a NoiseSettings or ``None`` (= const)."""
-        if spec is None:
-            return cls()
-        if isinstance(spec, NoiseSettings):
-            return spec
-        if isinstance(spec, str):
-            return cls(mode=spec)
-        if isinstance(spec, dict):
-            return cls(mode=spec.get("mode", "const"), seed=int(spec.get("seed", 0)), period=spec.get("period"))
-        return cls(mode=spec.mode, seed=int(getattr(spec, "seed", 0)), period=getattr(spec, "period", None))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "seed": self.seed, "period": self.period}
+def noise_identity(spec: NoiseSpec) -> dict[str, Any]:
+    """What the segment manifest records of the noise (a change means no segment can be reused)."""
+    return {"mode": spec.mode, "seed": spec.seed, "period": spec.period}
 
 
 def _seeded_normal(shape: tuple[int, ...], *seeds: int) -> torch.Tensor:
@@ -70,7 +44,7 @@ class NoiseSource:
     """Builds the ``noise_mode`` / ``noise`` arguments of ``Generator.synthesis`` for a batch of frames.
 
     Args:
-        settings: Noise settings.
+        settings: The scene's noise (``NoiseSpec``).
         shapes: ``generator.noise_shapes()`` (``{layer: (H, W)}``).
         fps: Frames per second (animated noise is a function of time).
         duration: Scene duration in seconds, the default animated period.
@@ -78,7 +52,7 @@ class NoiseSource:
         dtype: Their dtype.
     """
 
-    def __init__(self, settings: NoiseSettings, shapes: dict[str, tuple[int, int]], fps: float,
+    def __init__(self, settings: NoiseSpec, shapes: dict[str, tuple[int, int]], fps: float,
                  duration: float, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         if settings.mode not in NOISE_MODES:
             raise RenderError(f"noise.mode: unknown mode {settings.mode!r} (use one of {', '.join(NOISE_MODES)})")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from morphstudio.errors import RenderError
+from morphstudio.scene.schema import OutputSpec
 from morphstudio.sinks.ffmpeg import CONTAINERS
 from morphstudio.sinks.image_folder import describe_names, foreign_entries
 
@@ -35,7 +36,8 @@ Inputs = Sequence[tuple[str, "str | Path"]]
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """The renderer's view of a scene's ``output`` block (any object with these attributes converts).
+    """The resolved output a render writes: a scene's ``OutputSpec`` (:meth:`from_spec`) with the caller's
+    override applied, the path made absolute and the codec resolved (:func:`resolve_output`).
 
     Attributes:
         path: Output file (a folder for ``png``); ``None`` = no file, frames only go to the extra sinks.
@@ -62,23 +64,21 @@ class OutputSettings:
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_spec(cls, spec: Any) -> OutputSettings:
-        """From an ``OutputSpec`` (pydantic), a dict, or an OutputSettings."""
+    def from_spec(cls, spec: OutputSpec | OutputSettings | None) -> OutputSettings:
+        """The one place a scene's ``OutputSpec`` becomes the renderer's record (``None``: the defaults)."""
         if spec is None:
             return cls()
         if isinstance(spec, OutputSettings):
             return spec
-        get = spec.get if isinstance(spec, dict) else (lambda k, d=None: getattr(spec, k, d))
-        size = get("size", None)
         return cls(
-            path=None if get("path", "out.mp4") is None else str(get("path", "out.mp4")),
-            size=tuple(size) if isinstance(size, (list, tuple)) else size,
-            fit=get("fit", "fill") or "fill",
-            fps=float(get("fps", 30.0) or 30.0),
-            codec=get("codec", "h264") or "h264",
-            crf=get("crf", None),
-            audio=None if get("audio", None) is None else str(get("audio", None)),
-            segment_seconds=float(get("segment_seconds", 4.0) or 4.0),
+            path=None if spec.path is None else str(spec.path),
+            size=tuple(spec.size) if isinstance(spec.size, (list, tuple)) else spec.size,
+            fit=spec.fit,
+            fps=float(spec.fps),
+            codec=spec.codec,
+            crf=spec.crf,
+            audio=None if spec.audio is None else str(spec.audio),
+            segment_seconds=float(spec.segment_seconds),
         )
 
     def with_path(self, path: str | Path | None, *, explicit_codec: bool = False,
@@ -95,6 +95,10 @@ class OutputSettings:
         # abspath, not resolve: '.', '..' and trailing slashes are normalised, symlinks kept as the user named them.
         return replace(self, path=os.path.abspath(os.path.expanduser(str(path))), codec=codec, label=label,
                        notes=(note,) if note else ())
+
+
+# What a caller may give as an output override (see :func:`resolve_output`).
+OutputOverride = None | bool | str | Path | dict[str, Any] | OutputSpec | OutputSettings
 
 
 def _folder_like(path: str) -> bool:
@@ -134,11 +138,12 @@ def resolve_codec(path: str, codec: str, label: str = "output.path", *, explicit
     return implied, f"note: {label}: {Path(path).name} is a {ext} file, so the output is {implied} (not codec {codec})"
 
 
-def resolve_output(base: Any, output: Any, *, label: str = "output.path") -> OutputSettings | None:
+def resolve_output(base: OutputSpec | OutputSettings | None, output: OutputOverride, *,
+                   label: str = "output.path") -> OutputSettings:
     """Combine a scene's ``output`` block with a caller's override.
 
     Args:
-        base: The scene's ``OutputSpec`` (or anything :meth:`OutputSettings.from_spec` takes).
+        base: The scene's ``OutputSpec`` (or an already resolved :class:`OutputSettings`).
         output: ``None`` (use ``base``), ``False`` (no file), a path (``base`` with that path; codec from the
             extension when it implies one), a dict of field overrides (``codec`` given = used as is; ``label``
             names where its path came from, e.g. ``-o``), or a full ``OutputSpec``/``OutputSettings``.

@@ -15,6 +15,9 @@ constructor kwargs, parameter shapes: the weights' values do not change the cost
 predicts the time per frame of every candidate from those figures alone (pure arithmetic, so tests feed it fake
 timings) and takes the fastest, preferring the least CPU per frame on near-ties.
 
+:func:`plan_render` puts it together with the frames, the output size and the segments into the
+:class:`RenderPlan` a render follows and ``--dry-run`` prints.
+
 Thread counts are always scoped (:func:`torch_threads`): nothing here leaves a process-wide
 ``torch.set_num_threads`` change behind.
 """
@@ -42,6 +45,10 @@ from morphstudio.files import atomic_path
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the CLI helpers below stay light
     import torch
+
+    from morphstudio.generators.base import Generator
+    from morphstudio.rendering.clock import FrameSelection
+    from morphstudio.rendering.outputs import OutputSettings
 
 CACHE_FORMAT = "morphstudio-calibration/1"
 MAX_CPU_BATCH = 16
@@ -531,3 +538,138 @@ def parse_threads(value: Any) -> int | None:
     if n < 1:
         raise RenderError(f"--threads: must be at least 1, got {n}")
     return n
+
+
+# --- the whole render's plan ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderPlan:
+    """Everything decided before the first frame: shown by ``--dry-run``.
+
+    Attributes:
+        frames: The frame indices to render.
+        fps: Frames per second.
+        width: Output width.
+        height: Output height.
+        batch: Frames per generator call.
+        precision: Compute dtype.
+        device: Where the generator runs.
+        output: Output settings (path ``None`` = no file).
+        segments: Encoded segments (empty for gif/png/no file).
+        jobs: Encoders running at once.
+        cpu_threads: Torch CPU threads (CPU rendering only).
+        encoder_threads: ffmpeg threads per segment encoder when several run at once (``None`` = ffmpeg decides).
+        why: How threads and batch were chosen, for ``--dry-run``.
+    """
+
+    frames: range
+    fps: float
+    width: int
+    height: int
+    batch: int
+    precision: torch.dtype
+    device: torch.device
+    output: OutputSettings
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    jobs: int = 1
+    cpu_threads: int | None = None
+    encoder_threads: int | None = None
+    why: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, int | None]:
+        """What the segment manifest keeps so ``--resume`` renders the rest identically."""
+        return {"batch": self.batch, "threads": self.cpu_threads}
+
+    def describe(self) -> list[str]:
+        """Human-readable lines."""
+        from morphstudio.rendering.clock import segment_length
+
+        n = len(self.frames)
+        lines = [
+            (f"frames:    {self.frames.start}..{self.frames.stop - 1} ({n} frames, {n / self.fps:.2f} s at "
+             f"{self.fps:g} fps)"),
+            f"size:      {self.width}x{self.height} ({self.output.fit})",
+            (f"device:    {self.device} ({str(self.precision).replace('torch.', '')}), batch {self.batch} "
+             f"-> {-(-n // self.batch)} batches"
+             + (f", {self.cpu_threads} torch thread(s)" if self.cpu_threads else "")),
+        ]
+        lines += [f"plan:      {line}" for line in self.why]
+        if self.output.path is None:
+            lines.append("output:    none (preview / sinks only)")
+        else:
+            lines.append(f"output:    {self.output.path} ({self.output.codec}"
+                         + (f", crf {self.output.crf}" if self.output.crf is not None else "")
+                         + (f", audio {self.output.audio}" if self.output.audio else "") + ")")
+        if self.segments:
+            lines.append(f"segments:  {len(self.segments)} of up to {segment_length(self.output.segment_seconds, self.fps)}"
+                         f" frames, {self.jobs} encoder(s) at once"
+                         + (f" ({self.encoder_threads} thread(s) each)" if self.encoder_threads else "")
+                         + ", joined losslessly")
+        return lines
+
+
+def default_jobs() -> int:
+    """Encoders at once: half the cores (the other half generate), at least 1."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def plan_render(
+    generator: Generator,
+    frame_count: int,
+    fps: float,
+    output: OutputSettings | None,
+    *,
+    frames: FrameSelection = None,
+    batch: int | None = None,
+    precision: str | torch.dtype | None = None,
+    jobs: int | None = None,
+    cpu_threads: int | None = None,
+) -> RenderPlan:
+    """Decide frames, size, batch size, segments and threads (validating everything a user can get wrong).
+
+    Raises:
+        RenderError: Bad frame range, batch size, size, codec/container combination.
+        DeviceError: A precision the device does not support.
+    """
+    from morphstudio.devices import resolve_dtype
+    from morphstudio.rendering.batcher import auto_batch_size, output_size
+    from morphstudio.rendering.clock import parse_frame_range, plan_segments, segment_length
+    from morphstudio.rendering.outputs import OutputSettings
+    from morphstudio.sinks.segmented import check_encodable, whole_file_codec
+
+    out = output if output is not None else OutputSettings(path=None)
+    rng = parse_frame_range(frames, frame_count)
+    width, height = output_size(out.size, generator.resolution)
+    device = generator.device
+    dtype = resolve_dtype(precision, device)
+    if out.path is not None:
+        check_encodable(out.codec, out.path, width, height, out.crf, out.audio)
+    if batch is not None and batch < 1:
+        raise RenderError(f"--batch must be at least 1, got {batch}")
+    if jobs is not None and jobs < 1:
+        raise RenderError(f"--jobs must be at least 1, got {jobs}")
+    if cpu_threads is not None and cpu_threads < 1:
+        raise RenderError(f"--threads must be at least 1, got {cpu_threads}")
+    if fps <= 0:
+        raise RenderError(f"output.fps must be positive, got {fps}")
+    segmented = out.path is not None and not whole_file_codec(out.codec)
+    segs = plan_segments(rng, segment_length(out.segment_seconds, fps)) if segmented else []
+    n_jobs = jobs if jobs is not None else default_jobs()
+    n_jobs = max(1, min(n_jobs, len(segs) or 1))
+    threads = None
+    why: list[str] = []
+    if device.type == "cpu":
+        # Threads and batch from measured generator and encoder costs (cached per machine and model).
+        cpu = plan_cpu_render(generator, width, height, out.fit, dtype,
+                              codec=out.codec if out.path is not None else None, crf=out.crf, fps=fps,
+                              ext=Path(out.path).suffix.lower() if out.path is not None else "",
+                              frames=min(len(rng), auto_batch_size(generator, width, height, dtype)),
+                              threads=cpu_threads, batch=batch)
+        bs, threads, why = cpu.batch, cpu.threads, cpu.why
+    else:
+        bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)
+    bs = max(1, min(bs, len(rng)))
+    # Several encoders at once share the cores; a single one is left to ffmpeg's own choice.
+    encoder_threads = max(1, (os.cpu_count() or 2) // n_jobs) if n_jobs > 1 else None
+    return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads, encoder_threads, why)

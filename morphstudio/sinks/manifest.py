@@ -1,5 +1,7 @@
 """The parts folder's manifest: which encoded segments are finished, and for what exactly.
 
+Owned by :class:`morphstudio.sinks.segmented.SegmentedVideoWriter` (nothing else reads or writes it).
+
 A segment is reused by ``--resume`` only when the scene fingerprint and every output setting match the current
 render, its frame range and frame count are the same, its file is there with the recorded size and still has the
 recorded content hash (sha256 of the file: a segment damaged after it was written is re-rendered, not joined),
@@ -42,8 +44,23 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def latents_digest(ws: np.ndarray) -> str:
     """sha256 of the float32 latents of a segment (bit-exact: any change of the frames' inputs shows)."""
-    arr = np.ascontiguousarray(ws, dtype=np.float32)
-    return hashlib.sha256(arr.tobytes()).hexdigest()[:32]
+    h = LatentsHasher()
+    h.update(ws)
+    return h.hexdigest()
+
+
+class LatentsHasher:
+    """:func:`latents_digest` fed in chunks: the latents of a long segment are fetched a bounded chunk at a
+    time, and the digest of the chunks in order equals the digest of the whole array (same float32 bytes)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, ws: np.ndarray) -> None:
+        self._h.update(np.ascontiguousarray(ws, dtype=np.float32).tobytes())
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()[:32]
 
 
 @dataclass
@@ -78,10 +95,27 @@ class Manifest:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, self.path)
 
-    def record(self, start: int, stop: int, file: Path, digest: str, frames: int) -> None:
+    def record(self, start: int, stop: int, file: Path, digest: str, frames: int, sha256: str | None = None) -> None:
         """Mark a segment finished: its frame count and the file's content hash (thread-safe: encoder threads
-        call this; the hash is taken outside the lock, so parallel encoders do not wait on each other)."""
-        entry = {"file": file.name, "bytes": file.stat().st_size, "frames": frames, "sha256": file_sha256(file),
+        call this; the hash is taken outside the lock, so parallel encoders do not wait on each other).
+
+        Args:
+            start: First frame.
+            stop: One past the last frame.
+            file: The committed segment file (in the parts folder).
+            digest: :func:`latents_digest` of the segment's latents.
+            frames: Frames in the file.
+            sha256: The hash the process that encoded it reported, if any: a file that arrived changed (a torn
+                copy from another machine) is refused instead of recorded.
+
+        Raises:
+            RenderError: ``sha256`` was given and the file's content hash differs.
+        """
+        actual = file_sha256(file)
+        if sha256 is not None and sha256 != actual:
+            raise RenderError(f"segment {start}..{stop - 1} ({file.name}): its content hash differs from the one "
+                              "its encoder reported (the file was damaged on the way); it is not used")
+        entry = {"file": file.name, "bytes": file.stat().st_size, "frames": frames, "sha256": actual,
                  "latents": digest}
         with self._lock:
             self.segments[f"{start}-{stop}"] = entry

@@ -1,0 +1,86 @@
+"""A :class:`morphstudio.api.Scene` on top of the engine: its output, inputs, generator, latents and noise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from morphstudio.devices import resolve_device
+from morphstudio.rendering.batcher import output_size
+from morphstudio.rendering.clock import FrameSelection
+from morphstudio.rendering.engine import RenderResult, render_latents
+from morphstudio.rendering.outputs import OutputOverride, OutputSettings, check_output
+from morphstudio.sinks.base import Sink
+from morphstudio.sinks.window import preview_sinks
+
+if TYPE_CHECKING:
+    from morphstudio.api import Scene
+
+
+def render_scene(
+    scene: Scene,
+    *,
+    output: OutputOverride = None,
+    frames: FrameSelection = None,
+    batch: int | None = None,
+    device: str | torch.device | None = None,
+    precision: str | torch.dtype | None = None,
+    preview: bool = False,
+    resume: bool = False,
+    sinks: Sequence[Sink] | None = None,
+    progress: bool = True,
+    jobs: int | None = None,
+    threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RenderResult:
+    """Render a :class:`morphstudio.api.Scene` (what ``morphstudio.render(scene, ...)`` calls).
+
+    Args:
+        scene: A loaded scene (``morphstudio.load_scene``).
+        output: Override of the scene's output: a path, a dict of fields, ``False`` for no file, or ``None``.
+        frames: ``"A:B"`` / range of frames to render (Python slice semantics).
+        batch: Frames per generator call (default: automatic).
+        device: Run the generator here instead of the scene's device.
+        precision: ``fp32`` | ``fp16`` | ``bf16``.
+        preview: Also show the frames in a window.
+        resume: Reuse finished segments of an interrupted render.
+        sinks: Extra sinks.
+        progress: Progress bar on a terminal.
+        jobs: Segment encoders at once.
+        threads: Torch CPU threads (default: planned, see ``morphstudio.rendering.plan``).
+        should_stop: Polled each batch; True stops the render.
+        log: Where notes go.
+
+    Returns:
+        A :class:`RenderResult`.
+    """
+    out = scene.resolved_output(output)
+    inputs = scene.input_paths()
+    if out is not None:
+        check_output(out, inputs)  # before the model loads: a refused output fails at once
+    gen = scene.generator()
+    if device is not None:
+        dev = resolve_device(device)
+        if gen.device != dev:
+            gen = gen.to(dev)
+    extra = list(sinks or [])
+    if preview:  # no display: the file is still written, the window is skipped with a note
+        writes_file = out is not None and out.path is not None
+        extra += preview_sinks(preview_scale(out, gen.resolution), writes_file=writes_file, log=log)
+    return render_latents(
+        gen, scene.latents, scene.frame_count, scene.fps,
+        output=out, noise=scene.noise, duration=scene.duration,
+        frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=scene.fingerprint(),
+        resume=resume, jobs=jobs, cpu_threads=threads, progress=progress, should_stop=should_stop, log=log,
+        inputs=inputs,
+    )
+
+
+def preview_scale(out: OutputSettings | None, resolution: int, target: int = 512) -> float:
+    """Window zoom so small renders are visible: the long side shown at about ``target`` pixels (never shrunk
+    below 1:1 for large ones, beyond which the window would overflow a laptop screen)."""
+    w, h = output_size(out.size if out is not None else None, resolution)
+    return max(1.0, target / max(w, h)) if max(w, h) < target else min(1.0, 1024 / max(w, h))
