@@ -17,7 +17,7 @@ import morphstudio
 from morphstudio.cli import main
 from morphstudio.distributed import LocalExecutor, RayExecutor, SegmentRenderer, WorkerSpec, render_distributed
 from morphstudio.distributed.job import SegmentJob
-from morphstudio.rendering.resume import latents_digest
+from morphstudio.sinks.segmented import latents_digest
 
 FRAMES = 24  # 2 s at 12 fps: 4 segments of 6 frames
 

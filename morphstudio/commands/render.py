@@ -170,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(scene, args, common, override, jobs, threads)
 
     if args.ray is not None:
+        if args.preview:
+            raise RenderError("--ray: --preview is not available with --ray (the frames are made on the workers)")
         from morphstudio.distributed import RayExecutor, render_distributed
         from morphstudio.distributed.ray_executor import import_ray
 

@@ -9,7 +9,6 @@ direction files) — only the model.
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import time
@@ -60,12 +59,12 @@ def render_distributed(
             finished segments stay in the parts folder for ``resume``.
     """
     from morphstudio.rendering.clock import segment_length
-    from morphstudio.rendering.lock import OutputLock
-    from morphstudio.rendering.noise import NoiseSettings
+    from morphstudio.rendering.noise import noise_identity
     from morphstudio.rendering.outputs import check_output
-    from morphstudio.rendering.renderer import RenderResult, plan_render, prepare_output_folder
-    from morphstudio.rendering.resume import latents_digest, open_parts, parts_dir_for, recorded_plan
-    from morphstudio.rendering.segments import Segment, discard_partials, join_segments, remove_parts, segment_file
+    from morphstudio.rendering.plan import plan_render
+    from morphstudio.rendering.renderer import RenderResult
+    from morphstudio.scene.schema import NoiseSpec
+    from morphstudio.sinks.segmented import SegmentedVideoWriter, latents_digest, recorded_plan
 
     t0 = time.perf_counter()
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -75,13 +74,11 @@ def render_distributed(
     if out.codec in ("gif", "png"):
         raise RenderError(f"--ray: {out.codec} output is not made of segments; use a video codec "
                           "(h264, h265, vp9, prores, ffv1) or render without --ray")
-    inputs = scene.input_paths()
-    check_output(out, inputs)
+    check_output(out, scene.input_paths())
     gen = scene.generator()  # the driver plans with the model (resolution, noise layers, measured speed)
     fingerprint = scene.fingerprint()
-    parts = parts_dir_for(Path(out.path))
     if resume and (batch is None or threads is None):
-        rec = recorded_plan(parts, fingerprint)
+        rec = recorded_plan(Path(out.path), fingerprint)
         if rec is not None:
             batch = batch if batch is not None else rec.get("batch")
             threads = threads if threads is not None else rec.get("threads")
@@ -92,90 +89,78 @@ def render_distributed(
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=frames, batch=batch, precision=precision,
                        jobs=1, cpu_threads=threads)
     fps = scene.fps
-    noise = NoiseSettings.from_spec(getattr(scene, "noise", None))
+    noise = noise_identity(getattr(scene, "noise", None) or NoiseSpec())
     result = RenderResult(Path(out.path), plan.frames, plan.width, plan.height, fps, 0.0, plan.batch)
-    for note in out.notes:
-        result.notes.append(note)
-        say(note)
-    check_output(out, inputs)
-    prepare_output_folder(Path(out.path), out.codec)
 
-    lock = OutputLock(out.path, out.label)
-    note = lock.acquire()
-    if note:
-        result.notes.append(note)
-        say(note)
-    ext = Path(out.path).suffix.lower()
+    def note(msg: str) -> None:
+        result.notes.append(msg)
+        say(msg)
+
+    for msg in out.notes:
+        note(msg)
+    # The writer a single-process render uses, with the same identity: either can resume the other.
+    writer = SegmentedVideoWriter(
+        out.path, codec=out.codec, crf=out.crf, width=plan.width, height=plan.height, fps=fps, frames=plan.frames,
+        segments=plan.segments, fingerprint=fingerprint,
+        identity={"fit": out.fit, "precision": str(plan.precision), "noise": noise,
+                  "frame_count": scene.frame_count},
+        batch=plan.batch, threads=plan.cpu_threads, audio=out.audio, encoder_threads=None,
+        segment_frames=segment_length(out.segment_seconds, fps), label=out.label, resume=resume, note=note)
+
+    def latents(seg: Any) -> np.ndarray:
+        return np.asarray(scene.latents(list(range(seg.start, seg.stop))), dtype=np.float32)
+
+    writer.open()
+    parts = writer.parts
     try:
-        # The same settings a single-process render records, so either can resume the other.
-        settings = {"width": plan.width, "height": plan.height, "fit": out.fit, "fps": fps, "codec": out.codec,
-                    "crf": out.crf, "precision": str(plan.precision), "noise": noise.as_dict(),
-                    "segment_frames": segment_length(out.segment_seconds, fps), "frame_count": scene.frame_count}
-        manifest, note = open_parts(parts, fingerprint, settings, resume, plan.record())
-        if note:
-            result.notes.append(note)
-            say(note)
+        missing = writer.missing_segments(lambda seg: latents_digest(latents(seg)))
+        result.segments = len(writer.segments)
+        result.reused_segments = len(writer.reused)
         token = secrets.token_hex(16)
         (parts / PROBE_NAME).write_text(token)
-        segments = [Segment(s, e, segment_file(parts, s, e, ext)) for s, e in plan.segments]
-        result.segments = len(segments)
         model = str(scene.model)
         if not model.startswith("builtin:"):
             model = str(Path(model).resolve())  # workers start in another folder
         spec = WorkerSpec(model=model, device=_device_name(getattr(scene, "device", None)), parts=str(parts),
                           probe=token)
+        by_start = {seg.start: seg for seg in missing}
 
         def jobs() -> Iterator[SegmentJob]:
             # Lazily, one segment's latents at a time: a long render never holds all of them.
-            for seg in segments:
-                ws = np.asarray(scene.latents(list(range(seg.start, seg.stop))), dtype=np.float32)
-                digest = latents_digest(ws)
-                if resume and f"{seg.start}-{seg.stop}" in manifest.segments:
-                    found, why = manifest.verify(seg.start, seg.stop, digest)
-                    if why:
-                        result.notes.append(why)
-                        say(why)
-                    if found is not None:
-                        seg.reused = True
-                        result.reused_segments += 1
-                        bar.update(len(seg))
-                        continue
-                yield SegmentJob(seg.start, seg.stop, ws, digest, seg.file.name, plan.width, plan.height, out.fit,
-                                 fps, out.codec, out.crf, str(plan.precision), noise.as_dict(),
+            for seg in missing:
+                ws = latents(seg)
+                yield SegmentJob(seg.start, seg.stop, ws, latents_digest(ws), seg.file, plan.width, plan.height,
+                                 out.fit, fps, out.codec, out.crf, str(plan.precision), noise,
                                  float(scene.duration), scene.frame_count, plan.batch, plan.cpu_threads, None)
 
         from tqdm import tqdm
 
-        bar = tqdm(total=len(plan.frames), unit="frame", disable=not (progress and sys.stderr.isatty()),
-                   dynamic_ncols=True, smoothing=0.1, leave=True)
+        bar = tqdm(total=len(plan.frames), initial=sum(len(s) for s in writer.reused), unit="frame",
+                   disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True, smoothing=0.1, leave=True)
         try:
             with executor.start(spec):
                 say(f"distributed: {executor.describe()}")
                 for job, res in executor.results(jobs()):
-                    _commit(parts, job, res, manifest)
+                    _commit(writer, by_start[job.start], job, res)
                     bar.update(len(job))
         finally:
             bar.close()
         (parts / PROBE_NAME).unlink(missing_ok=True)
-        join_segments(segments, Path(out.path), out.audio, parts)
-        remove_parts(parts)
+        writer.finish()
     except BaseException:
-        if parts.is_dir():
-            discard_partials(parts)
-            (parts / PROBE_NAME).unlink(missing_ok=True)
+        (parts / PROBE_NAME).unlink(missing_ok=True)
+        writer.abort()
         raise
-    finally:
-        lock.release()
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _commit(parts: Path, job: SegmentJob, res: SegmentResult, manifest: Any) -> None:
-    """Move a worker's finished segment into place (or write the bytes it sent) and record it: only the driver
-    writes the manifest, so its entries never race."""
-    final = parts / job.file
+def _commit(writer: Any, seg: Any, job: SegmentJob, res: SegmentResult) -> None:
+    """Hand a worker's finished segment to the writer (or write the bytes it sent first): only the driver
+    commits, so the manifest's entries never race."""
+    parts = writer.parts
     if res.data is not None:
-        tmp = parts / f".{job.file}.driver.partial"
+        tmp = writer.partial_file(seg, "driver")
         tmp.write_bytes(res.data)
     else:
         assert res.temp is not None
@@ -183,8 +168,7 @@ def _commit(parts: Path, job: SegmentJob, res: SegmentResult, manifest: Any) -> 
         if tmp.parent != parts or not tmp.is_file():
             raise RenderError(f"--ray: the worker {res.worker} reported segment {job.start}..{job.stop - 1} as "
                               f"{tmp}, which is not in the parts folder {parts}")
-    os.replace(tmp, final)
-    manifest.record(job.start, job.stop, final, job.digest, len(job))
+    writer.commit(seg, job.digest, file=tmp)
 
 
 def _device_name(device: str | None) -> str:

@@ -55,7 +55,7 @@ class SegmentJob:
         codec: Segment codec.
         crf: Quality, or ``None``.
         precision: ``torch.float32`` / ``float16`` / ``bfloat16`` as ``str(dtype)``.
-        noise: ``NoiseSettings.as_dict()``.
+        noise: the noise settings (``noise_identity``: mode, seed, period).
         duration: Scene duration in seconds (the animated-noise period default).
         frame_count: Frames in the whole scene (the render's first frame offsets nothing: indices are absolute).
         batch: Frames per generator call (the recorded plan).
@@ -143,7 +143,8 @@ class SegmentRenderer:
         import time
 
         from morphstudio.rendering.batcher import Batcher
-        from morphstudio.rendering.noise import NoiseSettings, NoiseSource
+        from morphstudio.rendering.noise import NoiseSource
+        from morphstudio.scene.schema import NoiseSpec
         from morphstudio.rendering.plan import torch_threads
 
         t0 = time.perf_counter()
@@ -158,7 +159,7 @@ class SegmentRenderer:
             target = Path(scratch.name) / temp
         try:
             gen = self.generator
-            noise = NoiseSource(NoiseSettings.from_spec(job.noise), gen.noise_shapes(), job.fps, job.duration,
+            noise = NoiseSource(NoiseSpec.model_validate(job.noise), gen.noise_shapes(), job.fps, job.duration,
                                 gen.device)
             batcher = Batcher(gen, job.width, job.height, job.fit, _dtype(job.precision), noise)
             sink = _segment_sink(target, job)
