@@ -358,10 +358,25 @@ def load_scene(
                  device=dev, latent_space=latent_space, project_image=project_image)
 
 
-def render(scene: Scene | str | Path | dict, **kwargs: Any) -> RenderResult:
-    """Render a scene (see :func:`morphstudio.rendering.renderer.render_scene` for the options)."""
+def render(scene: Scene | str | Path | dict, *, executor: str = "local", address: str | None = None,
+           workers: int | None = None, **kwargs: Any) -> RenderResult:
+    """Render a scene (see :func:`morphstudio.rendering.renderer.render_scene` for the options).
+
+    ``executor="ray"`` renders the segments on Ray workers (:func:`morphstudio.distributed.render_distributed`):
+    a local instance on 127.0.0.1 for the job, or the cluster at ``address``; ``workers`` sets how many.
+    """
+    if executor not in ("local", "ray"):
+        from morphstudio.errors import RenderError
+
+        raise RenderError(f"executor: expected 'local' or 'ray', got {executor!r}")
     if not isinstance(scene, Scene):
         scene = load_scene(scene, model=kwargs.pop("model", None), device=kwargs.pop("device", None))
+    if executor == "ray":
+        from morphstudio.distributed import RayExecutor, render_distributed
+
+        threads = kwargs.pop("threads", None)
+        return render_distributed(scene, RayExecutor(address, workers=workers, threads=threads), threads=threads,
+                                  **kwargs)
     from morphstudio.rendering.renderer import render_scene
 
     return render_scene(scene, **kwargs)

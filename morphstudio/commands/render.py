@@ -44,6 +44,10 @@ def register(subparsers: Any) -> None:
                    help="preview in a window and re-render whenever the scene file changes (no video written)")
     p.add_argument("--resume", action="store_true", help="reuse the finished segments of an interrupted render")
     p.add_argument("--dry-run", action="store_true", help="print the scene summary and the plan; render nothing")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="render the segments on Ray workers: a local instance on 127.0.0.1, or the cluster at "
+                        "ADDRESS (needs pip install 'morphstudio[ray]')")
+    p.add_argument("--workers", metavar="N", help="Ray workers (default: one per GPU, else per core's share)")
     p.set_defaults(func=run)
 
 
@@ -82,12 +86,24 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(scene, args, common, override, jobs, threads)
 
-    from morphstudio.rendering.renderer import render_scene
+    if args.ray is not None:
+        if args.preview:
+            raise RenderError("--ray: --preview is not available with --ray (the frames are made on the workers)")
+        from morphstudio.distributed import RayExecutor, render_distributed
+        from morphstudio.distributed.ray_executor import import_ray
 
-    result = render_scene(
-        scene, output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
-        preview=args.preview, resume=args.resume, progress=not args.quiet, jobs=jobs, threads=threads,
-    )
+        import_ray()  # before the model loads: a missing Ray is one line at once
+        result = render_distributed(
+            scene, RayExecutor(args.ray or None, workers=_int(args.workers, "--workers"), threads=threads),
+            output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
+            threads=threads, resume=args.resume, progress=not args.quiet)
+    else:
+        from morphstudio.rendering.renderer import render_scene
+
+        result = render_scene(
+            scene, output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
+            preview=args.preview, resume=args.resume, progress=not args.quiet, jobs=jobs, threads=threads,
+        )
     n = len(result.frames)
     what = f"{n} frames {result.frames.start}..{result.frames.stop - 1}, {result.width}x{result.height}, " \
            f"{result.fps:g} fps"
