@@ -25,6 +25,8 @@ from morphstudio.scene.validate import Timing, closing_key, resolve_path, walk_k
 from morphstudio.scene.yamlmap import Locator, Path_
 from morphstudio.timeline.curves import Curve, CurveKey
 from morphstudio.timeline.arrays import load_array
+from morphstudio.edit.directions import load_applied
+from morphstudio.edit.guard import Guard
 from morphstudio.timeline.faces import FaceResolver, ProjectImage
 from morphstudio.timeline.layers import group_of_rows, group_rows, one_latent_problem, select_rows
 
@@ -103,6 +105,7 @@ class Timeline:
         self.loops = [self._build_loop(i) for i in range(len(spec.loops))]
         self.attributes = [self._build_attribute(name) for name in spec.attributes]
         self.truncation = self._build_truncation()
+        self.guard = Guard(spec.guard, space)  # far-from-average keyframes and edits: warn once / clamp / off
 
     # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -259,9 +262,11 @@ class Timeline:
         attr = self.spec.attributes[name]
         path = ("attributes", name)
         rows = select_rows(attr.layers, self.space, path + ("layers",), self.loc)
-        d = self._load_direction(attr.direction, path + ("direction",))
-        if attr.normalize:
-            d = _unit_rows(d) * self.latent_std
+        # The one hook into morphstudio.edit: a name or file -> unit rows, the latent units of strength 1 (a
+        # fitted file's label std; None: one std of the latents) and the boundary `set` measures from.
+        applied = load_applied(attr.direction, self.spec.model, self.base_dir, self.space, self.loc,
+                               path + ("direction",))
+        d = applied.unit * (applied.scale or self.latent_std) if attr.normalize else applied.vector
         curve = None
         if attr.keys:
             keys = [CurveKey(k.seconds(self.timing.fps), np.array([k.value]), 0.0, attr.interp, "linear")
@@ -269,7 +274,8 @@ class Timeline:
             curve = _value_curve(keys, self.period, path + ("keys",), self.loc)
         d = d[rows]
         norm = np.linalg.norm(d, axis=-1, keepdims=True)
-        return {"name": name, "rows": rows, "d": d, "curve": curve, "spec": attr,
+        origin = self.w_avg if applied.origin is None else applied.origin[rows]
+        return {"name": name, "rows": rows, "d": d, "curve": curve, "spec": attr, "origin": origin,
                 "norm": norm, "unit": d / np.maximum(norm, 1e-12)}  # for mode set
 
     def _strength(self, item: dict[str, Any], t: np.ndarray) -> np.ndarray:
@@ -337,7 +343,7 @@ class Timeline:
         return out
 
     def _at_times(self, t: np.ndarray) -> np.ndarray:
-        w = self.base(t)
+        w = self.guard.check(self.base(t), t, "the timeline")
         for item in self.loops:
             if item["spec"].amplitude != 0:
                 w[:, item["rows"]] += self._loop_offset(item, t)
@@ -348,8 +354,9 @@ class Timeline:
                 w[:, rows] += s * d
             else:
                 norm, unit = item["norm"][None], item["unit"][None]
-                proj = ((w[:, rows] - self.w_avg[None]) * unit).sum(-1, keepdims=True)
+                proj = ((w[:, rows] - item["origin"][None]) * unit).sum(-1, keepdims=True)
                 w[:, rows] += (s * norm - proj) * unit
+            w = self.guard.check(w, t, f"attributes.{item['name']}")
         if self.truncation is not None:
             psi = self._psi(t)[:, :, None]
             w -= self.w_avg[None]
