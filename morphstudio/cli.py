@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "project",
     "encoder",
+    "directions",
+    "edit",
 )
 
 

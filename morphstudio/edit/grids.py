@@ -23,7 +23,7 @@ def sweep_grid(generator: Any, unit: np.ndarray, scale: float, seeds: Sequence[i
     with torch.no_grad():
         z = torch.from_numpy(np.stack([z_from_seed(s, generator.z_dim) for s in seeds])).float().to(generator.device)
         ws = generator.mapping(z, generator.default_c(len(seeds)), psi=psi)
-        step = torch.from_numpy(np.ascontiguousarray(u)).float().to(generator.device) * float(scale)
+        step = torch.from_numpy(np.array(u)).float().to(generator.device) * float(scale)
         for c, s in enumerate(strengths):
             img = generator.synthesis(ws + float(s) * step[None], noise_mode="const")
             if img.shape[-1] != tile:
