@@ -29,8 +29,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("-n", "--samples", type=int, default=1000, help="faces to sample (default 1000)")
     f.add_argument("--fraction", type=float, default=0.3, help="top/bottom fraction for logistic/svm/meandiff")
     f.add_argument("--seed", type=int, default=0, help="first seed")
+    f.add_argument("--condition", default="", metavar="NAMES",
+                   help="comma-separated directions (names or files) to project out: InterFaceGAN's conditional "
+                   "boundary; prints cosines before and after")
     f.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz")
     f.set_defaults(func=run_fit)
+
+    an = dsub.add_parser("analogy", help="analogy grid PNG: a top-left, b top-right, c bottom-left, c + b - a "
+                         "bottom-right, the rest interpolated")
+    common(an)
+    for name in ("a", "b", "c"):
+        an.add_argument(f"--{name}", type=int, required=True, metavar="SEED", help=f"seed of face {name}")
+    an.add_argument("-n", type=int, default=5, help="grid size (default 5)")
+    an.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    an.set_defaults(func=run_analogy)
+
+    mp = dsub.add_parser("map", help="latent map PNG: faces placed by a PCA or t-SNE of their thumbnails")
+    common(mp)
+    mp.add_argument("--seeds", default="0-99")
+    mp.add_argument("--method", choices=("pca", "tsne"), default="pca")
+    mp.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    mp.set_defaults(func=run_map)
 
     for name, helptext in (("pca", "GANSpace: principal components of sampled W (add semantics)"),
                            ("sefa", "SeFa: eigenvectors of the style weights of a layer range (add semantics)")):
@@ -88,9 +107,25 @@ def run_fit(args: argparse.Namespace) -> int:
     print(f"fit {args.label}: {len(y)} faces labelled, {skipped} skipped (no face)")
     fit = fit_direction(ws[:, 0], y[:, 0], args.method, fraction=args.fraction, seed=args.seed)
     info = next(i for i in labeller.labels if i.name == args.label)
+    conditioned: list[str] = []
+    if args.condition:
+        from morphstudio.edit.disentangle import condition
+
+        refs = [n.strip() for n in args.condition.split(",") if n.strip()]
+        ref_units = np.stack([dirs.load(dirs.resolve(r, args.model, Path.cwd()), shown=r).unit.reshape(-1)
+                              for r in refs])
+        before = ref_units @ fit.unit
+        new = condition(fit.unit, ref_units)
+        cos_kept = float(new @ fit.unit)
+        for r, c in zip(refs, before):
+            print(f"cosine with {r}: {c:+.3f} before, {float(new @ ref_units[refs.index(r)]):+.3f} after")
+        # The same movement along the fitted direction per unit strength: strength keeps its label-std meaning.
+        fit.unit, fit.scale = new, fit.scale / max(cos_kept, 1e-6)
+        fit.intercept = fit.intercept / max(cos_kept, 1e-6)
+        conditioned = refs
     prov = fit.provenance(model=args.model, model_fingerprint=model_identity(gen), method=args.method,
                           label=args.label, label_unit=info.unit, label_source=args.labeller, layers=[0, gen.num_ws],
-                          n_skipped=skipped, space="w")
+                          n_skipped=skipped, space="w", conditioned_on=conditioned)
     dirs.save(args.output, fit.unit, prov)
     print(f"{args.output}: held-out {fit.metric} {fit.score:.3f}; strength 1 = {fit.label_std:.4g} {info.unit} "
           f"of {args.label} ({fit.scale:.4g} latent units); semantics set")
@@ -161,4 +196,30 @@ def run_show(args: argparse.Namespace) -> int:
              gen.w_avg.detach().cpu().numpy()) ** 2)))
         _save_png(args.grid, sweep_grid(gen, d.unit, scale, parse_seeds(args.seeds), strengths))
         print(f"grid        {args.grid} (rows seeds {args.seeds}, columns strengths {args.strengths})")
+    return 0
+
+
+def run_analogy(args: argparse.Namespace) -> int:
+    from morphstudio.edit.grids import analogy_grid
+    from morphstudio.latent import z_from_seed
+
+    if not 2 <= args.n <= 16:
+        raise RenderError(f"-n: the grid is 2 to 16 faces wide, got {args.n}")
+    gen = _generator(args)
+    space = gen.latent_space()
+    a, b, c = (space.map_z(z_from_seed(s, gen.z_dim)[None])[0] for s in (args.a, args.b, args.c))
+    _save_png(args.output, analogy_grid(gen, a, b, c, n=args.n))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def run_map(args: argparse.Namespace) -> int:
+    from morphstudio.commands.inspect import parse_seeds
+    from morphstudio.edit.grids import latent_map
+
+    seeds = parse_seeds(args.seeds)
+    if not 3 <= len(seeds) <= 2000:
+        raise RenderError(f"--seeds: a map needs 3 to 2000 faces, got {len(seeds)}")
+    _save_png(args.output, latent_map(_generator(args), seeds, method=args.method))
+    print(f"wrote {args.output}")
     return 0

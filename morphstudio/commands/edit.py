@@ -1,4 +1,4 @@
-"""``morphstudio edit --model M (--seed S | --latent F) --attr smile=1.5 -o OUT.png``: one face, edited.
+"""``morphstudio edit --model M (--seed S | --latent F | --image P) --attr smile=1.5 -o OUT.png``: one face, edited.
 
 Each ``--attr NAME=VALUE`` applies in order with its file's semantics: ``set`` (fitted boundaries) puts the
 signed distance to the boundary at VALUE; ``add`` (PCA / SeFa / bare files) moves by VALUE (strength units; see
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--seed", type=int, help="the face of a seed")
     src.add_argument("--latent", type=Path, help="a latent file (.npy/.npz: W [w_dim] or W+ [num_ws, w_dim])")
+    src.add_argument("--image", type=Path, help="a photo, projected into the model first (cached, as in scenes)")
+    p.add_argument("--steps", type=int, default=None, help="projection steps for --image (default: the projector's)")
     p.add_argument("--psi", type=float, default=1.0)
     p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
                    help="a direction (library name or file) and its strength; repeatable, applied in order")
@@ -72,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     attrs = [parse_attr(a) for a in args.attr]
     gen = load_generator(args.model, device=resolve_device(args.device))
     space = gen.latent_space()
-    if args.latent is not None:
+    if args.image is not None:
+        from morphstudio.faces import project_cached
+
+        w = np.asarray(project_cached(args.image, gen, steps=args.steps, progress=True), np.float64)
+    elif args.latent is not None:
         arr = load_array(args.latent, str(args.latent), Locator(), ("--latent",), choose=lambda names: "ws"
                          if "ws" in names else names[0])
         w = np.broadcast_to(arr.reshape(-1, gen.w_dim)[: gen.num_ws], (gen.num_ws, gen.w_dim)).copy()
