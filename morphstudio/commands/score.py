@@ -3,8 +3,8 @@
 As NVIDIA's DIGITS demo lists a face's top attributes, every label of the ``all`` labeller is shown with its value
 and how far it is from the built-in model's typical face, in standard deviations (``reference.json``, made by
 ``scripts/label_reference.py``); the list is sorted by that distance, so the face's most distinctive attributes
-come first (face size and position, which describe the framing, come last). A latent file (``.npy``/``.npz``: W, W+ or z, as a scene's ``latent:``) is rendered with ``--model``
-first.
+come first (face size and position, which describe the framing, come last). A latent file (``.npy``/``.npz``:
+W, W+ or z, as a scene's ``latent:``) is rendered with ``--model`` first.
 """
 
 from __future__ import annotations

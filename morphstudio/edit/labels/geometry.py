@@ -7,9 +7,9 @@ is the subject's right.
 Head pose comes from ``cv2.solvePnP`` on ten stable landmarks against :data:`TEMPLATE_MM`, a generic adult head
 built from anthropometric averages (Farkas' adult norms, rounded: eye corners 90 mm apart outside and 32 mm
 inside, a 50 mm mouth, the eye corners 50 mm above and the chin 68 mm below the base of the nose, the nose tip
-35-40 mm in front of the eye corners). One generic head fits no real head exactly, so yaw and roll are reliable in sign and size, but pitch
-mixes the true tilt with how far this face's proportions are from the template's: compare pitch between faces
-(relative to the sample mean), never read it as an absolute angle.
+35-40 mm in front of the eye corners). One generic head fits no real head exactly, so yaw and roll are reliable
+in sign and size, but pitch mixes the true tilt with how far this face's proportions are from the template's:
+compare pitch between faces (relative to the sample mean), never read it as an absolute angle.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ import hashlib
 import importlib
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class FunctionLabeller:
         except ModuleNotFoundError as exc:
             raise LabellerError(f"labeller {self.spec!r}: no module named {exc.name!r} (is it on PYTHONPATH or "
                                 "in the current folder?)") from None
-        except Exception as exc:  # the user's module failed while importing: say so in one line
+        except Exception as exc:  # noqa: BLE001 - the user's module failed while importing: one line says so
             raise LabellerError(f"labeller {self.spec!r}: importing {module!r} failed: "
                                 f"{type(exc).__name__}: {exc}") from None
         fn = mod
@@ -78,7 +79,7 @@ class FunctionLabeller:
         arr = check_images(images)
         try:
             raw = self.function(arr)
-        except Exception as exc:  # the user's code: one line naming it, not our traceback
+        except Exception as exc:  # noqa: BLE001 - the user's code failed: one line naming it, not our traceback
             raise LabellerError(f"labeller {self.spec!r} failed: {type(exc).__name__}: {exc}") from None
         try:
             out = np.asarray(raw, dtype=np.float64)
