@@ -145,3 +145,15 @@ def test_bad_csvs(tmp_path: Path, text: str, message: str) -> None:
     assert message in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(LabellerError, match="no such file"):
         get_labeller(f"csv:{tmp_path / 'none.csv'}")
+
+
+def test_a_module_in_the_current_folder_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    (tmp_path / "here_labels.py").write_text("def red(images):\n    return images[..., 0].mean((1, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    before = list(sys.path)
+    lab = get_labeller("here_labels:red")
+    np.testing.assert_allclose(lab(IMAGES)[:, 0], [10.0, 200.0, 90.0])
+    assert sys.path == before  # the current folder was on the path only while importing

@@ -38,8 +38,10 @@ class FunctionLabeller:
 
     def __init__(self, module: str, function: str) -> None:
         self.spec = f"{module}:{function}"
-        # The current folder is where a user keeps a one-off labeller; python -m would put it on the path too.
-        if "" not in sys.path and "." not in sys.path:
+        # The current folder is where a user keeps a one-off labeller (python -m would look there too); it is on
+        # the import path only while this import runs.
+        added = "" not in sys.path and "." not in sys.path
+        if added:
             sys.path.append(".")
         try:
             mod = importlib.import_module(module)
@@ -49,6 +51,9 @@ class FunctionLabeller:
         except Exception as exc:  # noqa: BLE001 - the user's module failed while importing: one line says so
             raise LabellerError(f"labeller {self.spec!r}: importing {module!r} failed: "
                                 f"{type(exc).__name__}: {exc}") from None
+        finally:
+            if added and "." in sys.path:
+                sys.path.remove(".")
         fn = mod
         for part in function.split("."):
             if not hasattr(fn, part):
