@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "align",
     "project",
     "encoder",
+    "score",
     "directions",
     "edit",
 )
