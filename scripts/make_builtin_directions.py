@@ -53,7 +53,9 @@ def main() -> None:
                               n_skipped=skipped, space="z", seeds=[0, args.samples])
         dirs.save(out / f"{name}.npz", fit.unit, prov)
         grid = sweep_grid(gen, fit.unit, fit.scale, [1, 2, 3, 4], [-2, -1, 0, 1, 2], psi=1.0)
-        Image.fromarray(grid).save(grids / f"{name}.png", optimize=True)
+        # 256 colours: a README image of a few tens of kB instead of ~150 kB, with no visible change at 64 px.
+        png = Image.fromarray(grid).quantize(256, method=Image.Quantize.MEDIANCUT)
+        png.save(grids / f"{name}.png", optimize=True)
         print(f"{name:<11} held-out {fit.metric} {fit.score:.3f}  label {fit.label_mean:.4g} ± {fit.label_std:.4g} "
               f"{info.unit}  strength 1 = {fit.scale:.3g} latent units")
 
