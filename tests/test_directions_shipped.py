@@ -43,7 +43,7 @@ def test_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
     assert main(["directions", "list"]) == 0
     out = capsys.readouterr().out
     assert all(n in out for n in SHIPPED)
-    assert main(["directions", "show", "age", "--grid", "g.png", "--seeds", "1-2", "--strengths", "-1,0,1"]) == 0
+    assert main(["directions", "show", "age", "--grid", "g.png", "--seeds", "1-2", "--strengths=-1,0,1"]) == 0
     out = capsys.readouterr().out
     assert "semantics   set" in out and "one standard deviation of its label 'age'" in out
     from PIL import Image

@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("direction", help="a name from the library or a file")
     sh.add_argument("--grid", type=Path, metavar="OUT.png", help="sweep grid: rows faces, columns strengths")
     sh.add_argument("--seeds", default="0-3")
-    sh.add_argument("--strengths", default="-2,-1,0,1,2")
+    sh.add_argument("--strengths", default="-2,-1,0,1,2",
+                    help="columns of the grid; write --strengths=-1,0,1 (with =: a leading minus looks like an option)")
     sh.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
