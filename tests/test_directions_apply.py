@@ -131,3 +131,16 @@ def test_guard_clamp_pulls_back_to_the_limit_and_off_does_not(home: Path, tmp_pa
     assert g.distance(w_clamp)[0] == pytest.approx(2.0, rel=1e-4)
     cos = float(w_clamp.ravel() @ w_off.ravel() / np.linalg.norm(w_clamp) / np.linalg.norm(w_off))
     assert cos == pytest.approx(1.0)  # same way from w_avg (0 here), only shorter
+
+
+def test_names_come_from_the_library_of_the_model_rendered(home: Path, tmp_path: Path) -> None:
+    # --model other: the scene says builtin:testmodel, but `smile` must come from the overriding model's library.
+    other = home.parent / "othermodel"
+    other.mkdir()
+    v = np.zeros(SPACE.w_dim)
+    v[5] = 1.0
+    dirs.save(other / "smile.npz", v, {"scale": 3.0, "semantics": "add"})
+    spec = {"model": "builtin:testmodel", "output": {"fps": 10, "duration": 2}, "faces": {"a": {"seed": 1}},
+            "timeline": [{"at": 0, "face": "a"}], "attributes": {"smile": {"direction": "smile", "strength": 1}}}
+    scene = morphstudio.load_scene(spec, base_dir=tmp_path, latent_space=SPACE, model="builtin:othermodel")
+    np.testing.assert_allclose(scene.latents([0])[0, 0].astype(np.float64) - _face(), 3.0 * v, atol=1e-5)

@@ -83,14 +83,16 @@ class Timeline:
         base_dir: Folder relative paths are relative to.
         loc: Error locator (file and lines).
         project_image: Projector for image faces (None: image faces are an error).
+        model: The model rendered, when it is not the scene's ``model:`` (``--model``); names its direction library.
 
     Raises:
         SceneError: Problems that need the model to see: layer ranges, latent/direction shapes, stagger order.
     """
 
     def __init__(self, spec: SceneSpec, timing: Timing, space: LatentSpace, base_dir: Path, loc: Locator,
-                 project_image: ProjectImage | None = None) -> None:
+                 project_image: ProjectImage | None = None, model: str | None = None) -> None:
         self.spec = spec
+        self.model = model or spec.model  # the model actually rendered (--model): whose direction library names use
         self.timing = timing
         self.space = space
         self.base_dir = base_dir
@@ -264,7 +266,7 @@ class Timeline:
         rows = select_rows(attr.layers, self.space, path + ("layers",), self.loc)
         # The one hook into morphstudio.edit: a name or file -> unit rows, the latent units of strength 1 (a
         # fitted file's label std; None: one std of the latents) and the boundary `set` measures from.
-        applied = load_applied(attr.direction, self.spec.model, self.base_dir, self.space, self.loc,
+        applied = load_applied(attr.direction, self.model, self.base_dir, self.space, self.loc,
                                path + ("direction",))
         d = applied.unit * (applied.scale or self.latent_std) if attr.normalize else applied.vector
         curve = None
