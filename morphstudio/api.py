@@ -180,7 +180,7 @@ class Scene:
         with self._lock:
             if self._timeline is None and (project or self._check_timeline is None):
                 tl = Timeline(self.spec, self.timing, self.latent_space(), self.base_dir, self.loc,
-                              self._projector(project))
+                              self._projector(project), model=self.model)
                 if project:
                     self._timeline = tl
                 else:

@@ -29,6 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "project",
     "encoder",
     "live",
+    "score",
+    "directions",
+    "edit",
 )
 
 

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
         import_ray()  # before the model loads: a missing Ray is one line at once
         result = render_distributed(
-            scene, RayExecutor(args.ray or None, workers=_int(args.workers, "--workers"), threads=threads),
+            scene, RayExecutor(args.ray or None, workers=parse_int(args.workers, "--workers"), threads=threads),
             output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
             threads=threads, resume=args.resume, progress=not args.quiet)
     else:

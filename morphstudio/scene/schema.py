@@ -442,7 +442,8 @@ class LoopSpec(_Spec):
 class AttributeSpec(_Spec):
     """An attribute edit: move along a direction with a keyframed strength."""
 
-    direction: PathStr = Field(description="Direction file (.npy/.npz): [w_dim] or [num_ws, w_dim].")
+    direction: PathStr = Field(description="Direction file (.npy/.npz): [w_dim] or [num_ws, w_dim], or a name "
+                               "from the model's direction library (smile, age...; `morphstudio directions list`).")
     layers: LayerSel = Field("all", description="Layers the edit applies to.")
     mode: Literal["add", "set"] = Field(
         "add", description="add = push by strength; set = put every frame's position along the direction at strength."
@@ -491,6 +492,9 @@ class SceneSpec(_Spec):
     walks: list[WalkSpec] = Field(default_factory=list, description="Seeded random walks.")
     loops: list[LoopSpec] = Field(default_factory=list, description="Sinusoidal deform loops (several may play).")
     attributes: dict[str, AttributeSpec] = Field(default_factory=dict, description="name -> attribute edit track.")
+    guard: Literal["warn", "clamp", "off"] = Field(
+        "warn", description="A keyframe or attribute edit that takes a latent far from the average face "
+        "(morphstudio.edit.guard.LIMIT times the model's typical distance): warn once, clamp it back, or off.")
 
 
 def json_schema() -> dict[str, Any]:

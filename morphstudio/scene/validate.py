@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import stat
 import types
 import typing
@@ -150,6 +151,12 @@ def _require_file(base_dir: Path, value: str, path: Path_, loc: Locator, what: s
         raise loc.error(path, f"{what} {value!r} is not a regular file ({file_kind(mode)})")
 
 
+def is_direction_file(value: str) -> bool:
+    """A direction value with a path separator or an ``.npy`` / ``.npz`` suffix is a file; anything else is a name
+    from the model's direction library (:mod:`morphstudio.edit.directions`)."""
+    return "/" in value or os.sep in value or value.endswith((".npy", ".npz"))
+
+
 def input_files(spec: SceneSpec) -> Iterator[tuple[Path_, str, str]]:
     """Every input file the scene names (the model and audio aside), in scene order: ``(field, path as written,
     what it is)``."""
@@ -159,7 +166,8 @@ def input_files(spec: SceneSpec) -> Iterator[tuple[Path_, str, str]]:
         if face.image is not None:
             yield ("faces", name, "image"), face.image, "image"
     for name, attr in spec.attributes.items():
-        yield ("attributes", name, "direction"), attr.direction, "direction file"
+        if is_direction_file(attr.direction):  # a name is looked up in the model's library by the timeline
+            yield ("attributes", name, "direction"), attr.direction, "direction file"
     for i, lp in enumerate(spec.loops):
         if lp.direction != "random":
             yield ("loops", i, "direction"), lp.direction, "direction file"

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from morphstudio.edit.guard import Guard
 from morphstudio.latent import LatentSpace
 from morphstudio.scene.schema import NoiseSpec, SceneSpec
 from morphstudio.scene.validate import Timing
@@ -43,19 +44,20 @@ class Timeline:
         base_dir: Folder relative paths are relative to.
         loc: Error locator (file and lines).
         project_image: Projector for image faces (None: image faces are an error).
+        model: The model rendered, when it is not the scene's ``model:`` (``--model``); names its direction library.
 
     Raises:
         SceneError: Problems that need the model to see: layer ranges, latent/direction shapes, stagger order.
     """
 
     def __init__(self, spec: SceneSpec, timing: Timing, space: LatentSpace, base_dir: Path, loc: Locator,
-                 project_image: ProjectImage | None = None) -> None:
+                 project_image: ProjectImage | None = None, model: str | None = None) -> None:
         self.spec = spec
         self.timing = timing
         self.space = space
         self.base_dir = base_dir
         self.loc = loc
-        self.context = TrackContext(spec, timing, space, base_dir, loc)
+        self.context = TrackContext(spec, timing, space, base_dir, loc, model)
         self.w_avg = self.context.w_avg
         self.faces = FaceResolver(spec, space, base_dir, loc, project_image)
         self.face_values = self.faces.all()
@@ -68,6 +70,7 @@ class Timeline:
         self._base: tuple[Track, ...] = (*([self.path] if self.path else []), *self.walks)
         self._effects: tuple[Track, ...] = (*self.loops, *self.attributes,
                                             *([self.truncation] if self.truncation else []))
+        self.guard = Guard(spec.guard, space)  # far-from-average keyframes and edits: warn once / clamp / off
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -90,9 +93,11 @@ class Timeline:
         return w
 
     def _at_times(self, t: np.ndarray) -> np.ndarray:
-        w = self.base(t)
+        w = self.guard.check(self.base(t), t, "the timeline")
         for track in self._effects:
             w = track.apply(w, t)
+            if isinstance(track, AttributeTrack):
+                w = self.guard.check(w, t, f"attributes.{track.name}")
         return w
 
     def latents(self, frames: Sequence[int] | np.ndarray) -> np.ndarray:

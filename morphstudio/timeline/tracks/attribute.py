@@ -7,9 +7,10 @@ from typing import Literal
 
 import numpy as np
 
+from morphstudio.edit.directions import load_applied
 from morphstudio.timeline.curves import Curve, CurveKey
 from morphstudio.timeline.layers import select_rows
-from morphstudio.timeline.tracks.base import ClosureItem, TrackContext, measure, unit_rows, value_curve
+from morphstudio.timeline.tracks.base import ClosureItem, TrackContext, measure, value_curve
 
 
 @dataclass(frozen=True, eq=False)
@@ -17,7 +18,7 @@ class AttributeTrack:
     """One entry of ``attributes:``.
 
     ``add`` adds ``strength * d``; ``set`` moves the latents along ``d`` so that their component there (measured
-    from ``w_avg``) is ``strength * |d|``.
+    from ``origin``: a fitted boundary's point, else ``w_avg``) is ``strength * |d|``.
 
     Attributes:
         name: Its key in ``attributes:`` (``attributes.NAME`` in reports).
@@ -28,7 +29,7 @@ class AttributeTrack:
         mode: ``add`` or ``set``.
         strength: The constant strength (used when there is no curve).
         curve: Keyframed strength, or None.
-        w_avg: ``[1, w_dim]`` float64, the origin of ``set``.
+        origin: ``[1 or len(rows), w_dim]`` float64, where ``set`` measures from.
     """
 
     name: str
@@ -39,7 +40,7 @@ class AttributeTrack:
     mode: Literal["add", "set"]
     strength: float
     curve: Curve | None
-    w_avg: np.ndarray
+    origin: np.ndarray
 
     @classmethod
     def build(cls, ctx: TrackContext, name: str) -> AttributeTrack:
@@ -52,9 +53,11 @@ class AttributeTrack:
         attr = ctx.spec.attributes[name]
         path = ("attributes", name)
         rows = select_rows(attr.layers, ctx.space, path + ("layers",), ctx.loc)
-        d = ctx.load_direction(attr.direction, path + ("direction",))
-        if attr.normalize:
-            d = unit_rows(d) * ctx.latent_std
+        # The one hook into morphstudio.edit: a name or file -> unit rows, the latent units of strength 1 (a
+        # fitted file's label std; None: one std of the latents) and the boundary `set` measures from.
+        applied = load_applied(attr.direction, ctx.model or ctx.spec.model, ctx.base_dir, ctx.space, ctx.loc,
+                               path + ("direction",))
+        d = applied.unit * (applied.scale or ctx.latent_std) if attr.normalize else applied.vector
         curve = None
         if attr.keys:
             keys = [CurveKey(k.seconds(ctx.timing.fps), np.array([k.value]), 0.0, attr.interp, "linear")
@@ -62,8 +65,9 @@ class AttributeTrack:
             curve = value_curve(keys, ctx.period, path + ("keys",), ctx.loc)
         d = d[rows]
         norm = np.linalg.norm(d, axis=-1, keepdims=True)
+        origin = ctx.w_avg if applied.origin is None else applied.origin[rows]
         return cls(name=name, rows=rows, d=d, norm=norm, unit=d / np.maximum(norm, 1e-12), mode=attr.mode,
-                   strength=attr.strength, curve=curve, w_avg=ctx.w_avg)
+                   strength=attr.strength, curve=curve, origin=origin)
 
     def strengths(self, t: np.ndarray) -> np.ndarray:
         """``[T]`` strength at times ``t``."""
@@ -79,7 +83,7 @@ class AttributeTrack:
             w[:, rows] += s * d
         else:
             norm, unit = self.norm[None], self.unit[None]
-            proj = ((w[:, rows] - self.w_avg[None]) * unit).sum(-1, keepdims=True)
+            proj = ((w[:, rows] - self.origin[None]) * unit).sum(-1, keepdims=True)
             w[:, rows] += (s * norm - proj) * unit
         return w
 

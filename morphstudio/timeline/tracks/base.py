@@ -81,6 +81,7 @@ class TrackContext:
         space: The model's latent space.
         base_dir: Folder relative paths are relative to.
         loc: Error locator (file and lines).
+        model: The model rendered, when not the scene's own (names of directions are looked up in its library).
     """
 
     spec: SceneSpec
@@ -88,6 +89,8 @@ class TrackContext:
     space: LatentSpace
     base_dir: Path
     loc: Locator
+    model: str | None = None
+    """The model rendered (``--model``), when it is not the scene's ``model:``: whose direction library names use."""
     w_avg: np.ndarray = field(init=False)
     """``[1, w_dim]`` float64."""
 

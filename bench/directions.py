@@ -1,0 +1,104 @@
+"""How well the shipped directions of the built-in model do what their names say, before and after disentangling.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/directions.py [--faces 40]
+
+For each shipped direction, on held-out seeds (100000 up; the directions were fitted on seeds 0..N-1), every face is
+moved by strengths -2..2 (add: strength times the file's scale) and labelled again with the same labeller:
+
+* ``spearman``: Spearman correlation between the applied strength and the direction's own label, within each
+  face (the face's mean over strengths removed, so faces that differ do not blur it), pooled over faces; goal >= 0.8.
+* ``cross``: mean over the other labels of |change per unit strength| in that label's standard deviations (least
+  squares slope over all faces), for the fitted direction and for its conditional boundary (the other shipped
+  directions projected out, InterFaceGAN), rescaled so one unit still moves its own label as much; goal: halved.
+
+Figures only, never pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+STRENGTHS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+
+
+def main() -> None:
+    import torch
+    from scipy.stats import spearmanr
+
+    from morphstudio.edit import directions as dirs
+    from morphstudio.edit.disentangle import condition, cosines
+    from morphstudio.edit.labels import get_labeller
+    from morphstudio.generators.base import to_uint8
+    from morphstudio.generators.loading import load_generator
+    from morphstudio.latent import z_from_seed
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--faces", type=int, default=40)
+    ap.add_argument("--model", default="builtin:dcgan-faces64")
+    args = ap.parse_args()
+
+    gen = load_generator(args.model, device="cpu")
+    lib = dirs.library(args.model)
+    loaded = {name: dirs.load(p) for name, p in lib.items() if dirs.load(p).provenance.get("label")}
+    names = list(loaded)
+    units = np.stack([loaded[n].unit.reshape(-1) for n in names])
+    labeller = get_labeller(loaded[names[0]].provenance.get("label_source", "all"))
+    lnames = [i.name for i in labeller.labels]
+    cols = [lnames.index(loaded[n].provenance["label"]) for n in names]
+    stds = np.array([float(loaded[n].provenance["label_std"]) for n in names])
+    seeds = range(100000, 100000 + args.faces)
+    z = np.stack([z_from_seed(s, gen.z_dim) for s in seeds])
+    with torch.no_grad():
+        base = gen.mapping(torch.from_numpy(z).float(), None).double().numpy()  # [F, 1, w_dim]
+
+    def measure(unit: np.ndarray, scale: float) -> np.ndarray:
+        """``[F, S, K]`` labels (shipped labels' columns) of every face at every strength."""
+        ws = base[:, None] + STRENGTHS[None, :, None, None] * scale * unit.reshape(1, 1, 1, -1)
+        flat = torch.from_numpy(ws.reshape(-1, gen.num_ws, gen.w_dim)).float()
+        imgs = []
+        with torch.no_grad():
+            for i in range(0, len(flat), 64):
+                imgs.append(to_uint8(gen.synthesis(flat[i:i + 64])).numpy())
+        lab = np.asarray(labeller(np.concatenate(imgs)), np.float64)[:, cols]
+        return lab.reshape(len(base), len(STRENGTHS), len(names))
+
+    def slopes(lab: np.ndarray) -> np.ndarray:
+        """``[K]`` change per unit strength of each label, in its stds (faces with a missing label dropped)."""
+        ok = np.all(np.isfinite(lab), axis=(1, 2))
+        centred = lab[ok] - lab[ok].mean(1, keepdims=True)
+        s = STRENGTHS - STRENGTHS.mean()
+        return (centred * s[None, :, None]).sum((0, 1)) / (ok.sum() * (s ** 2).sum()) / stds
+
+    cos = cosines(units)
+    print(f"{args.model}: {len(names)} shipped directions, {args.faces} held-out faces, strengths {STRENGTHS.tolist()}")
+    print("largest |cosine| between shipped directions: "
+          + ", ".join(f"{names[i]}/{names[j]} {cos[i, j]:+.2f}" for i, j in
+                      sorted(((i, j) for i in range(len(names)) for j in range(i + 1, len(names))),
+                             key=lambda ij: -abs(cos[ij]))[:3]))
+    print(f"{'direction':<11} {'spearman':>8} {'own/unit':>8} {'cross before':>12} {'cross after':>11} {'ratio':>6}"
+          f" {'time':>6}")
+    for k, name in enumerate(names):
+        t0 = time.perf_counter()
+        d = loaded[name]
+        scale = float(d.provenance["scale"])
+        lab = measure(units[k], scale)
+        ok = np.all(np.isfinite(lab[:, :, k]), axis=1)
+        own = lab[ok, :, k] - lab[ok, :, k].mean(1, keepdims=True)
+        rho = spearmanr(np.tile(STRENGTHS, ok.sum()), own.reshape(-1)).statistic
+        before = slopes(lab)
+        others = np.delete(units, k, axis=0)
+        cond = condition(units[k], others)
+        # The same latent movement along the label's own direction per unit strength as before.
+        after_lab = measure(cond, scale / max(float(cond @ units[k]), 1e-6))
+        after = slopes(after_lab)
+        mask = np.arange(len(names)) != k
+        cb, ca = np.mean(np.abs(before[mask])), np.mean(np.abs(after[mask]))
+        print(f"{name:<11} {rho:8.3f} {before[k]:8.3f} {cb:12.3f} {ca:11.3f} {ca / max(cb, 1e-12):6.2f}"
+              f" {time.perf_counter() - t0:5.1f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The labeller interface, the spec parser and what every built-in labeller shares.
+
+A *labeller* turns face images into numbers: ``labeller(images)`` takes uint8 ``[N, H, W, 3]`` RGB and returns
+float64 ``[N, len(labeller.labels)]``, one column per :class:`LabelInfo`, and an all-NaN row for an image in
+which no face was found (the fitting side skips those rows and says how many).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from morphstudio.errors import MorphError
+
+
+class LabellerError(MorphError):
+    """A labeller spec or a user's labeller is unusable (unknown name, bad module, bad folder or CSV...)."""
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """One column of a labeller's output.
+
+    Attributes:
+        name: Short identifier (``smile``, ``age``...), the name a fitted direction takes.
+        unit: What the number is measured in (``ratio``, ``degrees``, ``years``, ``probability``...).
+        description: One sentence a user reads in ``morphstudio score`` and ``directions show``.
+    """
+
+    name: str
+    unit: str
+    description: str
+
+
+@runtime_checkable
+class Labeller(Protocol):
+    """Anything with ``labels`` and ``__call__(images) -> scores``."""
+
+    labels: tuple[LabelInfo, ...]
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``[N, H, W, 3]`` RGB -> float64 ``[N, len(labels)]``, NaN rows where no face was found."""
+        ...
+
+
+BUILTIN_SPECS = ("geometry", "age-gender", "all")
+
+
+def check_images(images: Any) -> np.ndarray:
+    """The images as a uint8 ``[N, H, W, 3]`` array, or a :class:`LabellerError` saying what they are instead.
+
+    A single ``[H, W, 3]`` image is accepted and given a batch axis of one.
+    """
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise LabellerError(f"labellers take RGB images [N, H, W, 3], got an array of shape {list(arr.shape)}")
+    if arr.dtype != np.uint8:
+        raise LabellerError(f"labellers take uint8 images (0-255), got dtype {arr.dtype}")
+    if arr.shape[1] < 8 or arr.shape[2] < 8:
+        raise LabellerError(f"images of {arr.shape[2]}x{arr.shape[1]} px are too small to hold a face")
+    return arr
+
+
+class CombinedLabeller:
+    """Several built-in labellers side by side, sharing one face-mesh pass per image.
+
+    Args:
+        parts: Labellers with a ``label_faces(images, faces)`` method (the built-in ones).
+    """
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = tuple(parts)
+        self.labels: tuple[LabelInfo, ...] = tuple(info for p in self.parts for info in p.labels)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        from morphstudio.edit.labels.mesh import find_faces
+
+        arr = check_images(images)
+        faces = find_faces(arr)
+        return np.concatenate([p.label_faces(arr, faces) for p in self.parts], axis=1)
+
+
+def get_labeller(spec: str) -> Labeller:
+    """The labeller a spec names.
+
+    Args:
+        spec: ``geometry`` (mediapipe face-mesh measures), ``age-gender`` (dlib's ONNX networks), ``all`` (both),
+            ``module:function`` (a Python function ``images -> scores``, imported by name), ``folder:PATH`` (one
+            subfolder per label value, images inside) or ``csv:PATH`` (``seed,label`` columns, for seeds).
+
+    Returns:
+        A labeller; ``folder:`` and ``csv:`` ones also expose the labelled items (see
+        :mod:`morphstudio.edit.labels.user`).
+
+    Raises:
+        LabellerError: Unknown name, or a user labeller that cannot be loaded (one line saying why).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise LabellerError(f"labeller spec must be a non-empty string, got {spec!r}; "
+                            f"use one of {', '.join(BUILTIN_SPECS)}, module:function, folder:PATH or csv:PATH")
+    spec = spec.strip()
+    if spec == "geometry":
+        from morphstudio.edit.labels.geometry import GeometryLabeller
+
+        return GeometryLabeller()
+    if spec == "age-gender":
+        from morphstudio.edit.labels.age_gender import AgeGenderLabeller
+
+        return AgeGenderLabeller()
+    if spec == "all":
+        from morphstudio.edit.labels.age_gender import AgeGenderLabeller
+        from morphstudio.edit.labels.geometry import GeometryLabeller
+
+        return CombinedLabeller([GeometryLabeller(), AgeGenderLabeller()])
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in ("folder", "csv") and not rest.strip():
+        raise LabellerError(f"labeller {spec!r}: give a {'folder' if kind == 'folder' else 'file'} after '{kind}:'")
+    if sep and kind == "folder":
+        from morphstudio.edit.labels.user import FolderLabeller
+
+        return FolderLabeller(Path(rest))
+    if sep and kind == "csv":
+        from morphstudio.edit.labels.user import CsvLabeller
+
+        return CsvLabeller(Path(rest))
+    if sep and kind and rest:
+        from morphstudio.edit.labels.user import FunctionLabeller
+
+        return FunctionLabeller(kind, rest)
+    raise LabellerError(f"unknown labeller {spec!r}: use one of {', '.join(BUILTIN_SPECS)}, module:function, "
+                        "folder:PATH or csv:PATH")

@@ -1,0 +1,40 @@
+"""One face-mesh pass per image, shared by the geometry and age-gender labellers.
+
+It reuses :func:`morphstudio.faces.align.detect_faces` (one static-image FaceMesh per process, mediapipe 0.10.21's
+legacy 468-landmark mesh that ships in its wheel). mediapipe's detector misses most faces drawn at 64 px, so a
+small image is upscaled (bicubic) until its shorter side is :data:`MIN_SIDE` before the mesh runs, as
+``tests/test_builtin_model.py`` does; the landmarks are then scaled back to the image's own pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from morphstudio.faces.align import FaceLandmarks, detect_faces
+
+MIN_SIDE = 256
+"""Shorter side an image is upscaled to before face detection (the built-in model draws 64 px faces)."""
+
+
+def largest_face(image: np.ndarray) -> FaceLandmarks | None:
+    """The largest face mediapipe finds in one uint8 RGB image, in that image's pixel coordinates, or None."""
+    h, w = image.shape[:2]
+    scale = max(1.0, MIN_SIDE / min(h, w))
+    big = image
+    if scale > 1.0:
+        big = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+        # The resize rounds the size; keep the exact per-axis factors so landmarks map back precisely.
+    sx, sy = big.shape[1] / w, big.shape[0] / h
+    faces = detect_faces(big)
+    if not faces:
+        return None
+    f = max(faces, key=lambda face: face.area)
+    k = np.array([sx, sy])
+    return FaceLandmarks(eye_left=f.eye_left / k, eye_right=f.eye_right / k, mouth_left=f.mouth_left / k,
+                         mouth_right=f.mouth_right / k, mesh=f.mesh / k)
+
+
+def find_faces(images: np.ndarray) -> list[FaceLandmarks | None]:
+    """:func:`largest_face` of every image of a uint8 ``[N, H, W, 3]`` batch."""
+    return [largest_face(np.ascontiguousarray(img)) for img in images]
