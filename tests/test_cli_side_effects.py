@@ -50,12 +50,12 @@ def test_render_restores_torch_threads(tmp_path: Path, thread_calls: list[int]) 
 
 def test_render_error_still_restores_torch_threads(tmp_path: Path, thread_calls: list[int],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import morphstudio.rendering.renderer as renderer
+    import morphstudio.rendering.engine as engine
 
     def boom(*args, **kwargs):
         raise RuntimeError("generator crashed")
 
-    monkeypatch.setattr(renderer, "_run_loop", boom)
+    monkeypatch.setattr(engine, "_run_loop", boom)
     with pytest.raises(RuntimeError, match="generator crashed"):
         main(["render", str(_scene(tmp_path)), "-o", str(tmp_path / "o.mkv"), "--codec", "ffv1", "--threads", "1",
               "-q"])

@@ -212,7 +212,7 @@ def test_one_size_rule_for_scene_cli_and_renderer(size: tuple[int, int], ok: boo
     """The scene's output.size, --size and the renderer's output_size accept and refuse the same sizes, with the
     same words."""
     import morphstudio
-    from morphstudio.commands.render import parse_size
+    from morphstudio.commands.scene_args import parse_size
     from morphstudio.rendering.batcher import output_size
 
     w, h = size

@@ -176,7 +176,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from morphstudio.commands.inspect import parse_seeds
+    from morphstudio.commands import parse_seeds
     from morphstudio.edit import directions as dirs
     from morphstudio.edit.grids import sweep_grid
 
@@ -215,7 +215,7 @@ def run_analogy(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from morphstudio.commands.inspect import parse_seeds
+    from morphstudio.commands import parse_seeds
     from morphstudio.edit.grids import latent_map
 
     seeds = parse_seeds(args.seeds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from morphstudio.commands import DEVICE_HELP
+from morphstudio.commands import DEVICE_HELP, parse_seeds
 from morphstudio.errors import RenderError
 from morphstudio.files import atomic_path
 
@@ -23,24 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi for the sheet (default 1)")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=run)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                a, b = part.split("-", 1)
-                seeds.extend(range(int(a), int(b) + 1))
-            elif part:
-                seeds.append(int(part))
-        except ValueError:
-            raise RenderError(f"--seeds: expected numbers like '0-15' or '1,5,9', got {text!r}") from None
-    if not seeds:
-        raise RenderError(f"--seeds: no seeds in {text!r}")
-    return seeds
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 from morphstudio.distributed.executor import Executor
 from morphstudio.distributed.job import PROBE_NAME, SegmentJob, SegmentResult, WorkerSpec
 from morphstudio.errors import RenderError
+from morphstudio.formats import CODECS, STILL_CODECS
 
 
 def render_distributed(
@@ -71,9 +72,9 @@ def render_distributed(
     out = scene.resolved_output(output)
     if out is None or out.path is None:
         raise RenderError("--ray: a distributed render writes a video file; give an output path (-o)")
-    if out.codec in ("gif", "png"):
+    if out.codec in STILL_CODECS:
         raise RenderError(f"--ray: {out.codec} output is not made of segments; use a video codec "
-                          "(h264, h265, vp9, prores, ffv1) or render without --ray")
+                          f"({', '.join(c for c in CODECS if c not in STILL_CODECS)}) or render without --ray")
     check_output(out, scene.input_paths())
     gen = scene.generator()  # the driver plans with the model (resolution, noise layers, measured speed)
     fingerprint = scene.fingerprint()

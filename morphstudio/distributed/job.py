@@ -127,7 +127,7 @@ class SegmentRenderer:
     """
 
     def __init__(self, spec: WorkerSpec) -> None:
-        from morphstudio import load_generator
+        from morphstudio.generators.loading import load_generator
 
         self.spec = spec
         self.generator = load_generator(spec.model, device=spec.device)

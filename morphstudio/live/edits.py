@@ -113,7 +113,7 @@ class LiveEdits:
     def describe(self) -> str:
         parts = []
         for tl in self.timelines:
-            parts += [f"attribute {item['name']}" for item in tl.attributes]
+            parts += [f"attribute {track.name}" for track in tl.attributes]
             parts += [f"{len(tl.loops)} deform loop(s)"] if tl.loops else []
         if self.target is not None:
             parts.append(f"morph {self.morph:g} toward the target")
@@ -128,20 +128,10 @@ class LiveEdits:
         if self.duration > 0:
             t = np.mod(t, self.duration) if self.loop else np.clip(t, 0.0, self.duration)
         for tl in self.timelines:
-            # The same arithmetic as Timeline._at_times for loops and attributes, with the encoder's latent as the
-            # base instead of the keyframed path (truncation and walks belong to a path; they are not applied).
-            for item in tl.loops:
-                if item["spec"].amplitude != 0:
-                    w[:, item["rows"]] += tl._loop_offset(item, t)
-            for item in tl.attributes:
-                s = tl._strength(item, t)[:, None, None]
-                rows, d = item["rows"], item["d"][None]
-                if item["spec"].mode == "add":
-                    w[:, rows] += s * d
-                else:
-                    norm, unit = item["norm"][None], item["unit"][None]
-                    proj = ((w[:, rows] - tl.w_avg[None]) * unit).sum(-1, keepdims=True)
-                    w[:, rows] += (s * norm - proj) * unit
+            # The scene's deform loops and attribute tracks, applied to the encoder's latent instead of the
+            # keyframed path (truncation and walks belong to a path; they are not applied).
+            for track in (*tl.loops, *tl.attributes):
+                w = track.apply(w, t)
         return w.astype(np.float32)
 
 

@@ -11,6 +11,7 @@ A row is all NaN where no face was found. Specs: ``geometry``, ``age-gender``, `
 ``folder:PATH``, ``csv:PATH`` (see :func:`get_labeller`).
 """
 
-from morphstudio.edit.labels.base import LabelInfo, Labeller, LabellerError, get_labeller
+from morphstudio.edit.labels.base import LabelInfo, Labeller, LabellerError
+from morphstudio.edit.labels.select import get_labeller
 
 __all__ = ["LabelInfo", "Labeller", "LabellerError", "get_labeller"]
