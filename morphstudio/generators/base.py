@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -348,6 +348,21 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     Uses the official rounding (``x * 127.5 + 128`` then truncation), so results equal NVIDIA's uint8 images.
     """
     return (img.permute(0, 2, 3, 1).float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def build_for_loading(make: Callable[[], M]) -> M:
+    """Build a network whose every tensor a checkpoint is about to overwrite, leaving the caller's RNG alone.
+
+    It is built on the CPU with its ordinary initialisers under a forked CPU RNG, not on the meta device: the
+    first arithmetic on a meta tensor runs through torch's Python decompositions and imports ``torch._dynamo``
+    (2.2 s of a 2.4 s build of a 256 px StyleGAN2 on a 2-core CPU, against 0.19 s for drawing its 25 M initial
+    weights). Callers bound the size first (:meth:`Generator.from_state` checks the config against the file).
+    """
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        return make()
 
 
 def state_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:

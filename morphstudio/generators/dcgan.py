@@ -15,7 +15,7 @@ from typing import ClassVar, Mapping
 import torch
 from torch import nn
 
-from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, check_state, state_shapes
+from morphstudio.generators.base import Generator, LayerInfo, NoiseMode, build_for_loading, check_state, state_shapes
 from morphstudio.generators.config import GeneratorConfig, dim, resolution
 
 
@@ -91,16 +91,12 @@ class DCGANGenerator(Generator):
     def _from_config_state(cls, config: DCGANConfig, state: Mapping[str, torch.Tensor],
                            source: str | Path | None = None) -> DCGANGenerator:
         """Build for ``config`` and load a ``main.*`` state dict, checking every tensor's name and shape first."""
-        # Built on the meta device and given storage only once the shapes are known good: random initial weights
-        # would be overwritten anyway, and drawing them would move the caller's global RNG.
-        with torch.device("meta"):
-            gen = cls(config)
+        gen = build_for_loading(lambda: cls(config))
         # BatchNorm's step counter is training bookkeeping; checkpoints may or may not carry it.
         expected = {k: shape for k, shape in state_shapes(gen).items()
                     if k != "w_avg" and not k.endswith("num_batches_tracked")}
         given = {k: v for k, v in state.items() if k != "w_avg" and not k.endswith("num_batches_tracked")}
         check_state(expected, given, source, what="DCGAN generator")
-        gen = gen.to_empty(device="cpu")
         with torch.no_grad():
             gen.w_avg.zero_()  # the mean of z ~ N(0, I)
             for key, value in gen.state_dict().items():

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.base import (LayerInfo, NoiseMode, StyleGANBase, build_for_loading, check_state,
+                                        state_shapes)
 from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_DIM, MAX_ITEMS, ConfigValueError, GeneratorConfig,
                                            dim, layer_count, mapping_param_count, resolution, setting, show, take)
 from morphstudio.generators.layers import ACTIVATIONS, SQRT2, FullyConnectedLayer, MappingNetwork
@@ -499,13 +500,9 @@ class StyleGAN2Generator(StyleGANBase):
         ``*.resample_filter`` buffers may be left out of ``state`` (they are derived from the config, not
         learned); everything else must be present.
         """
-        # Built on the meta device, shapes checked, and only then given storage: every tensor is about to be
-        # overwritten, so drawing random initial weights would only cost time and advance the caller's global RNG.
-        with torch.device("meta"):
-            gen = cls(config)
+        gen = build_for_loading(lambda: cls(config))
         full = gen._with_derived_buffers(state)
         check_state(state_shapes(gen), full, source, what="StyleGAN2 generator")
-        gen = gen.to_empty(device="cpu")
         gen.load_official_state(full, source)
         return gen.eval()
 

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import LayerInfo, NoiseMode, StyleGANBase, check_state, state_shapes
+from morphstudio.generators.base import (LayerInfo, NoiseMode, StyleGANBase, build_for_loading, check_state,
+                                        state_shapes)
 from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_RESOLUTION, ConfigValueError, GeneratorConfig, dim,
                                            layer_count, mapping_param_count, resolution, setting, show)
 from morphstudio.generators.layers import SQRT2, FullyConnectedLayer, MappingNetwork
@@ -525,10 +526,7 @@ class StyleGAN3Generator(StyleGANBase):
 
         ``None`` filter buffers (identity filters) may simply be absent from ``state``.
         """
-        # Built on the meta device: every tensor is about to be replaced, so drawing random weights would only
-        # cost time and move the global RNG (which would change the user's later random draws).
-        with torch.device("meta"):
-            gen = cls(config, design_filters=False)
+        gen = build_for_loading(lambda: cls(config, design_filters=False))
         given = {k: v for k, v in state.items() if v is not None}
         check_state(state_shapes(gen), given, source, what="StyleGAN3 generator")
         # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
