@@ -195,6 +195,17 @@ def test_convert_round_trip_is_bit_identical(real_case: Case, tmp_path: Path,
 
 
 @pytest.mark.parametrize("real_case", REAL, indirect=True)
+def test_loading_leaves_the_global_rng_alone(real_case: Case) -> None:
+    # A user seeds torch, loads a model, then draws: the draw must be the one the seed promises (loading builds
+    # the network with its random initialisers before the checkpoint's tensors replace them).
+    assert real_case.source is not None
+    torch.manual_seed(11)
+    _load(real_case.source)
+    drawn = torch.rand(3)
+    expected = torch.rand(3, generator=torch.Generator().manual_seed(11))
+    assert torch.equal(drawn, expected)
+
+
 def test_config_json_round_trip_and_parameter_count(real_case: Case) -> None:
     gen = real_case.gen
     cls = type(gen.config)
