@@ -388,6 +388,8 @@ class SynthesisLayer(nn.Module):
                                      resample_filter=self.resample_filter, fused=fused)
         scaled_noise = None if noise is None else (noise * self.noise_strength).to(y.dtype)
         inplace = not torch.is_grad_enabled()
+        if inplace and dcoefs is not None:
+            return self._fused_epilogue(y, dcoefs, scaled_noise, clamp)
         if dcoefs is not None:
             d = dcoefs.to(y.dtype).reshape(y.shape[0], -1, 1, 1)
             if scaled_noise is not None:
@@ -397,6 +399,23 @@ class SynthesisLayer(nn.Module):
         elif scaled_noise is not None:
             y = y.add_(scaled_noise) if inplace else y + scaled_noise
         return _bias_act(y, self.bias, "lrelu", SQRT2, clamp)
+
+    def _fused_epilogue(self, y: torch.Tensor, dcoefs: torch.Tensor, scaled_noise: torch.Tensor | None,
+                        clamp: float | None) -> torch.Tensor:
+        """``clamp(lrelu(y·d + noise + bias)·√2)`` in two passes over ``y`` (inference only; ``y`` is overwritten).
+
+        ``lrelu(v)·g = lrelu(v·g)`` for ``g > 0``, so the gain moves into the demodulation coefficients, the noise
+        and the bias, which are small; the activations are then read and written twice (one multiply-add into
+        ``y`` itself, one activation) instead of four times. On a 2-core CPU these passes over the high-resolution
+        activations cost as much as a sixth of the synthesis. Rounding differs from the four-pass order by an ulp.
+        """
+        d = (dcoefs * SQRT2).to(y.dtype).reshape(y.shape[0], -1, 1, 1)
+        add = self.bias.to(y.dtype).reshape(1, -1, 1, 1) * SQRT2
+        if scaled_noise is not None:
+            add = add + scaled_noise * SQRT2  # [1 or N, C, r, r]: at most one image's worth
+        y = torch.addcmul(add, y, d, out=y)  # elementwise, so writing over an input is allowed
+        y = F.leaky_relu_(y, 0.2)
+        return y if clamp is None else y.clamp_(-clamp, clamp)
 
 
 class ToRGBLayer(nn.Module):

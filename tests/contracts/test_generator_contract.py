@@ -206,6 +206,7 @@ def test_loading_leaves_the_global_rng_alone(real_case: Case) -> None:
     assert torch.equal(drawn, expected)
 
 
+@pytest.mark.parametrize("real_case", REAL, indirect=True)
 def test_config_json_round_trip_and_parameter_count(real_case: Case) -> None:
     gen = real_case.gen
     cls = type(gen.config)
