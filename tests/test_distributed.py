@@ -3,7 +3,9 @@ render, Ray stays on 127.0.0.1, and a missing Ray is one line."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -17,6 +19,8 @@ import morphstudio
 from morphstudio.cli import main
 from morphstudio.distributed import LocalExecutor, RayExecutor, SegmentRenderer, WorkerSpec, render_distributed
 from morphstudio.distributed.job import SegmentJob
+from morphstudio.distributed.ray_executor import OWNER_FILE, _sweep_stale_temp
+from morphstudio.errors import RenderError
 from morphstudio.sinks.segmented import latents_digest
 
 FRAMES = 24  # 2 s at 12 fps: 4 segments of 6 frames
@@ -107,6 +111,7 @@ def test_segments_travel_as_bytes_when_the_parts_folder_is_not_shared(tmp_path: 
                      "torch.float32", {"mode": "random", "seed": 3, "period": None}, 2.0, FRAMES, 4, 1, None)
     res = worker.render(job)
     assert res.temp is None and res.data
+    assert res.sha256 == hashlib.sha256(res.data).hexdigest()  # the driver checks what arrives against this
     assert list(parts.iterdir()) == [parts / ".probe"]  # nothing written into a folder it does not share
     seg = tmp_path / "seg.mkv"
     seg.write_bytes(res.data)
@@ -123,6 +128,54 @@ def test_the_in_process_executor_gives_the_single_process_video(tmp_path: Path) 
     res = render_distributed(scene, LocalExecutor(), output=str(out), batch=4, threads=1, progress=False)
     assert res.segments == 4
     assert np.array_equal(decode(ref)[1], decode(out)[1])
+
+
+class DamagingExecutor(LocalExecutor):
+    """Renders like the in-process worker, then damages the second segment on its way to the driver (a torn
+    copy on a shared folder)."""
+
+    def __init__(self, parts: Path) -> None:
+        super().__init__()
+        self.parts = parts
+
+    def results(self, jobs):  # type: ignore[no-untyped-def]
+        for i, (job, res) in enumerate(super().results(jobs)):
+            if i == 1:
+                assert res.temp is not None
+                with open(self.parts / res.temp, "r+b") as f:
+                    f.seek(200)
+                    f.write(b"\0" * 16)
+            yield job, res
+
+
+def test_a_segment_damaged_between_worker_and_driver_is_refused(tmp_path: Path) -> None:
+    scene = morphstudio.load_scene(write_scene(tmp_path))
+    out = tmp_path / "out.mkv"
+    with pytest.raises(RenderError, match=r"segment 6\.\.11"):
+        render_distributed(scene, DamagingExecutor(tmp_path / ".out.mkv.parts"), output=str(out), batch=4,
+                           threads=1, progress=False)
+    assert not out.exists()  # nothing that looks finished
+    manifest = (tmp_path / ".out.mkv.parts" / "manifest.json").read_text()
+    assert "seg_000006-000012" not in manifest  # the damaged segment was never recorded: --resume redoes it
+
+
+def test_stale_ray_temp_folders_of_dead_drivers_on_this_host_are_swept(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = os.uname().nodename
+    folders = {}
+    for name, owner in [("dead", f"{host} {dead.pid}"), ("alive", f"{host} {os.getppid()}"),
+                        ("other-host", f"elsewhere.example {dead.pid}"), ("no-owner", None)]:
+        folder = tmp_path / f"msray-{name}"
+        (folder / "session_x" / "logs").mkdir(parents=True)
+        if owner is not None:
+            (folder / OWNER_FILE).write_text(owner + "\n")
+        folders[name] = folder
+    (tmp_path / "unrelated-dead").mkdir()
+    (tmp_path / "unrelated-dead" / OWNER_FILE).write_text(f"{host} {dead.pid}\n")
+    assert _sweep_stale_temp(tmp_path) == [folders["dead"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["msray-alive", "msray-no-owner", "msray-other-host",
+                                                           "unrelated-dead"]
 
 
 def test_ray_option_without_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -169,7 +169,7 @@ def _commit(writer: Any, seg: Any, job: SegmentJob, res: SegmentResult) -> None:
         if tmp.parent != parts or not tmp.is_file():
             raise RenderError(f"--ray: the worker {res.worker} reported segment {job.start}..{job.stop - 1} as "
                               f"{tmp}, which is not in the parts folder {parts}")
-    writer.commit(seg, job.digest, file=tmp)
+    writer.commit(seg, job.digest, file=tmp, sha256=res.sha256)
 
 
 def _device_name(device: str | None) -> str:

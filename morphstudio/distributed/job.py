@@ -9,6 +9,7 @@ cannot see that folder; the driver alone commits it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from morphstudio.sinks.manifest import file_sha256
+from morphstudio.sinks.segmented import Segment, partial_file, segment_sink
 
 PROBE_NAME = ".probe"  # written by the driver into the parts folder; a worker that can read it shares the folder
 
@@ -85,6 +89,11 @@ class SegmentJob:
     def __len__(self) -> int:
         return self.stop - self.start
 
+    def segment(self) -> Segment:
+        """The writer's unit of work for this job (its encoder settings and file name)."""
+        return Segment(self.start, self.stop, self.file, self.codec, self.crf, self.width, self.height, self.fps,
+                       self.encoder_threads, fingerprint="", batch=self.batch, threads=self.threads)
+
 
 @dataclass(frozen=True)
 class SegmentResult:
@@ -97,6 +106,7 @@ class SegmentResult:
         data: The encoded segment (no shared folder), else ``None``.
         worker: ``host:pid`` of the worker that rendered it (for notes and tests).
         seconds: Time the worker spent on it.
+        sha256: Content hash of the encoding, as the worker wrote it.
     """
 
     start: int
@@ -105,6 +115,7 @@ class SegmentResult:
     data: bytes | None
     worker: str
     seconds: float
+    sha256: str
 
 
 def worker_id() -> str:
@@ -150,19 +161,21 @@ class SegmentRenderer:
         t0 = time.perf_counter()
         # A name of its own per attempt: the ffmpeg of a worker killed mid-segment may still be finishing its
         # file when Ray retries the job on a restarted worker, and two encoders must never share one file.
-        temp = f".{job.file}.{os.getpid()}-{secrets.token_hex(4)}.partial"
+        tag = f"{os.getpid()}-{secrets.token_hex(4)}"
         if self.shared:
-            target = Path(self.spec.parts) / temp
+            folder = Path(self.spec.parts)
             scratch = None
         else:
             scratch = tempfile.TemporaryDirectory(prefix="morphstudio-seg-")
-            target = Path(scratch.name) / temp
+            folder = Path(scratch.name)
+        seg = job.segment()
+        target = partial_file(seg, folder, tag)
         try:
             gen = self.generator
             noise = NoiseSource(NoiseSpec.model_validate(job.noise), gen.noise_shapes(), job.fps, job.duration,
                                 gen.device)
             batcher = Batcher(gen, job.width, job.height, job.fit, _dtype(job.precision), noise)
-            sink = _segment_sink(target, job)
+            sink = segment_sink(seg, folder, tag)
             from morphstudio.sinks.base import StreamInfo
 
             sink.open(StreamInfo(job.width, job.height, job.fps, len(job), job.start))
@@ -185,11 +198,12 @@ class SegmentRenderer:
                 sink.abort()
                 target.unlink(missing_ok=True)
                 raise
-            data = None
-            if scratch is not None:
-                data = target.read_bytes()
-            return SegmentResult(job.start, job.stop, None if data is not None else temp, data, worker_id(),
-                                 time.perf_counter() - t0)
+            data = target.read_bytes() if scratch is not None else None
+            # The hash of what this process encoded: the driver refuses a file that arrives different (a torn
+            # copy, a shared folder that lies), so a damaged segment is never committed.
+            digest = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(target)
+            return SegmentResult(job.start, job.stop, None if data is not None else target.name, data, worker_id(),
+                                 time.perf_counter() - t0, digest)
         finally:
             if scratch is not None:
                 scratch.cleanup()
@@ -199,11 +213,3 @@ def _dtype(name: str) -> Any:
     import torch
 
     return {"torch.float32": torch.float32, "torch.float16": torch.float16, "torch.bfloat16": torch.bfloat16}[name]
-
-
-def _segment_sink(target: Path, job: SegmentJob) -> Any:
-    from morphstudio.sinks.ffmpeg import FfmpegSink
-
-    # The container follows the finished name's extension; the bytes go to the temporary name.
-    final = target.with_name(job.file)
-    return FfmpegSink(final, job.codec, job.crf, threads=job.encoder_threads, temp_path=target)

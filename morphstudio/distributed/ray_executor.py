@@ -21,6 +21,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -77,6 +78,41 @@ def _scoped_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+TEMP_PREFIX = "msray-"
+OWNER_FILE = "morphstudio-owner"  # "HOST PID" of the driver that made the folder
+
+
+def _sweep_stale_temp(tmp: Path) -> list[Path]:
+    """Remove the Ray temp folders of drivers on this host that died without cleaning up (killed, power cut).
+
+    A folder is stale when its owner file names this host and a process id that no longer runs; folders of
+    other hosts, of live drivers, or without an owner file are left alone. Returns what was removed.
+    """
+    removed = []
+    host = socket.gethostname()
+    for folder in tmp.glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner_host, pid_text = (folder / OWNER_FILE).read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if owner_host != host or pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def _package_root() -> str:
@@ -153,7 +189,9 @@ class RayExecutor(Executor):
             self._env.callback(_reload_ray_config)
             _reload_ray_config()
             if self.temp_dir is None:
-                self._made_temp = Path(tempfile.mkdtemp(prefix="msray-"))
+                _sweep_stale_temp(Path(tempfile.gettempdir()))
+                self._made_temp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+                (self._made_temp / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
                 root = self._made_temp
             else:
                 root = self.temp_dir.resolve()
