@@ -5,7 +5,7 @@ A thin wrapper over ``morphstudio render`` so a scene renders from a plain check
 """
 import sys
 
-from morphstudio.cli import main
+from morphstudio.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main(["render", *sys.argv[1:]]))
+    entry(["render", *sys.argv[1:]])

@@ -1,6 +1,5 @@
 """``python -m morphstudio`` runs the command-line interface."""
-import sys
 
-from morphstudio.cli import main
+from morphstudio.cli import entry
 
-sys.exit(main())
+entry()
