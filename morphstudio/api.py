@@ -221,6 +221,20 @@ class Scene:
     def _input_files(self) -> list[Path]:
         return [resolve_path(self.base_dir, value) for _, value, _ in input_files(self.spec)]
 
+    def _library_directions(self) -> dict[str, Path]:
+        """The library file behind each attribute track that names its direction (``direction: smile``)."""
+        from morphstudio.edit.directions import DirectionError, is_file_value, resolve
+
+        found: dict[str, Path] = {}
+        for attr in self.spec.attributes.values():
+            if is_file_value(attr.direction) or attr.direction in found:
+                continue
+            try:
+                found[attr.direction] = resolve(attr.direction, self.model, self.base_dir)
+            except DirectionError:
+                continue  # building the timeline reports it, located in the scene
+        return {name: p for name, p in found.items() if p.is_file()}
+
     # --- the output -----------------------------------------------------------------------------------------------
 
     def output_label(self) -> str:
@@ -266,6 +280,8 @@ class Scene:
             ident["model"] = _file_identity(Path(self.model))
         ident["overrides"] = {"model": self._model_override, "device": self.device}
         ident["files"] = [_file_identity(p) for p in self._input_files() if p.exists()]
+        # A direction named from the model's library is a file too: a refitted smile.npz must re-render.
+        ident["library"] = {name: _file_identity(p) for name, p in self._library_directions().items()}
         ident["output"] = {"path": self.output.path, "audio": self.output.audio}
         blob = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()

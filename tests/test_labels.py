@@ -204,10 +204,16 @@ def test_age_is_the_expectation_over_the_classes(astronaut) -> None:
     from morphstudio.edit.labels.mesh import largest_face
 
     chip = face_chip(astronaut, largest_face(astronaut), 64)
-    x = ((chip.astype(np.float32) - np.float32([122.782, 117.001, 104.298])) / 256).transpose(2, 0, 1)[None]
-    p = session("age-v1.onnx").run(None, {"images": np.ascontiguousarray(x)})[0][0]
-    expected = 0.25 * p[0] + sum(k * p[k] for k in range(1, 81))
-    assert math.isclose(get_labeller("age-gender")(astronaut)[0, 0], expected, rel_tol=1e-5)
+    readings = []
+    for c in (chip, chip[:, ::-1]):  # the documented test-time augmentation: the chip and its mirror, averaged
+        x = ((c.astype(np.float32) - np.float32([122.782, 117.001, 104.298])) / 256).transpose(2, 0, 1)[None]
+        p = session("age-v1.onnx").run(None, {"images": np.ascontiguousarray(x)})[0][0]
+        readings.append(0.25 * p[0] + sum(k * p[k] for k in range(1, 81)))
+    assert math.isclose(get_labeller("age-gender")(astronaut)[0, 0], sum(readings) / 2, rel_tol=1e-5)
+    assert not math.isclose(readings[0], readings[1], rel_tol=1e-3)  # the mirror is a second reading, not a copy
+    from morphstudio.edit.labels.age_gender import AgeGenderLabeller
+
+    assert math.isclose(AgeGenderLabeller(mirror=False)(astronaut)[0, 0], readings[0], rel_tol=1e-5)
 
 
 def test_dlib_chip_puts_the_eyes_where_dlib_does(astronaut) -> None:

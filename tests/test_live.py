@@ -252,12 +252,16 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return rc, capsys.readouterr().err
 
 
-def test_named_attr_says_directions_are_not_installed(live_run: dict[str, Any], tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_named_attr_comes_from_the_model_library(live_run: dict[str, Any], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from morphstudio.edit.directions import SHIPPED_DIR
+    from morphstudio.live.edits import parse_attr
+
+    assert parse_attr("smile=1.5", "builtin:dcgan-faces64") == (SHIPPED_DIR / "dcgan-faces64" / "smile.npz", 1.5)
     rc, err = run_cli(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "o.mkv"), "--no-window",
-                       "--attr", "smile=1.5"], capsys)
+                       "--attr", "grin=1.5"], capsys)
     assert rc == 2
-    assert "error: --attr smile: named directions need morphstudio directions (not installed yet)" in err
+    assert "error: --attr grin: no direction named 'grin' for model 'dcgan-faces64' (library: age," in err
     assert "Traceback" not in err
 
 

@@ -23,12 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = dsub.add_parser("fit", help="sample faces, label them, fit a direction (set semantics)")
     common(f)
-    f.add_argument("--labeller", required=True, help="geometry, age-gender, all, module:function, csv:PATH")
+    f.add_argument("--labeller", required=True, help="geometry, age-gender, all, module:function, csv:PATH "
+                   "(csv: labels for seeds; the file's seeds are used, -n and --seed do not apply)")
     f.add_argument("--label", required=True, help="which label to fit (e.g. smile)")
     f.add_argument("--method", default="ridge", help="ridge, linear, logistic, svm or meandiff (default ridge)")
     f.add_argument("-n", "--samples", type=int, default=1000, help="faces to sample (default 1000)")
     f.add_argument("--fraction", type=float, default=0.3, help="top/bottom fraction for logistic/svm/meandiff")
     f.add_argument("--seed", type=int, default=0, help="first seed")
+    f.add_argument("--layers", default=None, metavar="START:STOP",
+                   help="a direction for this latent range only (num_ws > 1 models): fitted on style-mixed faces "
+                   "and applied only there by scenes, edit and live (default: all latents)")
     f.add_argument("--condition", default="", metavar="NAMES",
                    help="comma-separated directions (names or files) to project out: InterFaceGAN's conditional "
                    "boundary; prints cosines before and after")
@@ -92,9 +96,20 @@ def _save_png(path: Path, grid: np.ndarray) -> None:
         Image.fromarray(grid).save(tmp)
 
 
+def _layer_range(text: str | None) -> tuple[int, int] | None:
+    """``--layers START:STOP`` as a pair (None when not given); its bounds are checked against the model later."""
+    if not text:
+        return None
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise RenderError(f"--layers: expected START:STOP such as 0:4, got {text!r}") from None
+    return a, b
+
+
 def run_fit(args: argparse.Namespace) -> int:
     from morphstudio.edit import directions as dirs
-    from morphstudio.edit.fit import fit_direction, sample_labels
+    from morphstudio.edit.fit import MIX_OFFSET, check_layers, fit_direction, sample_labels, seed_labels
     from morphstudio.faces.cache import model_identity
 
     try:
@@ -102,11 +117,23 @@ def run_fit(args: argparse.Namespace) -> int:
     except ImportError:
         raise RenderError("directions fit: the labellers (morphstudio.edit.labels) are not installed in this "
                           "build") from None
-    gen = _generator(args)
     labeller = get_labeller(args.labeller)
-    ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=args.seed, label=args.label)
-    print(f"fit {args.label}: {len(y)} faces labelled, {skipped} skipped (no face)")
-    fit = fit_direction(ws[:, 0], y[:, 0], args.method, fraction=args.fraction, seed=args.seed)
+    layers = _layer_range(args.layers)
+    gen = _generator(args)
+    a, b = check_layers(layers, gen.num_ws)
+    if hasattr(labeller, "for_seeds"):  # csv: labels for seeds, no images to render
+        if (a, b) != (0, gen.num_ws):
+            raise RenderError(f"--layers {args.layers}: a csv: labeller labels whole faces by seed, so it cannot "
+                              "tell what one latent range does; fit it for all latents")
+        ws, y, skipped, seeds = seed_labels(gen, labeller, args.label)
+        print(f"fit {args.label}: {len(y)} seeds labelled by {args.labeller}, {skipped} with an empty cell skipped")
+    else:
+        ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=args.seed, label=args.label,
+                                       layers=(a, b))
+        seeds = [args.seed, args.seed + args.samples]
+        print(f"fit {args.label}: {len(y)} faces labelled, {skipped} skipped (no face)")
+    # Inside the range every latent row is the same face's: fit on the range's first row.
+    fit = fit_direction(ws[:, a], y[:, 0], args.method, fraction=args.fraction, seed=args.seed)
     info = next(i for i in labeller.labels if i.name == args.label)
     conditioned: list[str] = []
     if args.condition:
@@ -125,8 +152,9 @@ def run_fit(args: argparse.Namespace) -> int:
         fit.intercept = fit.intercept / max(cos_kept, 1e-6)
         conditioned = refs
     prov = fit.provenance(model=args.model, model_fingerprint=model_identity(gen), method=args.method,
-                          label=args.label, label_unit=info.unit, label_source=args.labeller, layers=[0, gen.num_ws],
-                          n_skipped=skipped, space="w", conditioned_on=conditioned)
+                          label=args.label, label_unit=info.unit, label_source=args.labeller, layers=[a, b],
+                          n_skipped=skipped, space="w", conditioned_on=conditioned, seeds=seeds,
+                          **({"mixed_seed_offset": MIX_OFFSET} if (a, b) != (0, gen.num_ws) else {}))
     dirs.save(args.output, fit.unit, prov)
     print(f"{args.output}: held-out {fit.metric} {fit.score:.3f}; strength 1 = {fit.label_std:.4g} {info.unit} "
           f"of {args.label} ({fit.scale:.4g} latent units); semantics set")
@@ -141,14 +169,7 @@ def run_unsupervised(args: argparse.Namespace) -> int:
 
     gen = _generator(args)
     if args.method == "sefa":
-        layers = None
-        if args.layers:
-            try:
-                a, b = (int(x) for x in args.layers.split(":"))
-            except ValueError:
-                raise RenderError(f"--layers: expected START:STOP, got {args.layers!r}") from None
-            layers = (a, b)
-        comps = sefa_directions(gen, args.components, layers)
+        comps = sefa_directions(gen, args.components, _layer_range(args.layers))
     else:
         comps = pca_directions(gen, args.components)
     args.output.mkdir(parents=True, exist_ok=True)

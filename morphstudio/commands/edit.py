@@ -90,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     for name, value in attrs:
         d = dirs.load(dirs.resolve(name, args.model, Path.cwd()), shown=name)
         ap = dirs.for_space(d, space, name, Locator(), ("--attr", name))
+        # No stored boundary: measure from w_avg, along the first latent row the direction covers.
+        row = int(np.argmax(np.any(ap.unit != 0, axis=-1)))
         intercept = float(d.provenance["intercept"]) if "intercept" in d.provenance else -float(
-            (ap.unit[0] * space.w_avg).sum())
+            (ap.unit[row] * space.w_avg).sum())
         edits.append((ap.unit, ap.scale or std, intercept, d.semantics, value))
         print(f"{name}: {d.semantics} {value:g} (strength 1 = {d.unit_strength()})")
     w = apply_edits(w, edits)

@@ -143,9 +143,42 @@ def fit_direction(ws: np.ndarray, labels: np.ndarray, method: str = "ridge", *, 
     return FitResult(unit, intercept, label_std / k, score, metric, float(np.mean(y)), label_std, int(len(y)))
 
 
+MIX_OFFSET = 1_000_003
+"""Seed offset of the faces that give the latents outside a layer range (see :func:`sample_labels`)."""
+
+
+def check_layers(layers: tuple[int, int] | None, num_ws: int) -> tuple[int, int]:
+    """``layers`` as a valid ``[start, stop)`` latent range of a model with ``num_ws`` latents (None: all).
+
+    Raises:
+        FitError: An empty range or one outside ``0 .. num_ws``.
+    """
+    if layers is None:
+        return 0, num_ws
+    a, b = int(layers[0]), int(layers[1])
+    if not 0 <= a < b <= num_ws:
+        raise FitError(f"layers {a}:{b}: a latent range START:STOP needs 0 <= START < STOP <= {num_ws} "
+                       f"(this model has {num_ws} latent{'s' if num_ws != 1 else ''})")
+    return a, b
+
+
+def _mapped(generator: Any, seeds: Any, psi: float) -> Any:
+    import torch
+
+    from morphstudio.latent import z_from_seed
+
+    z = torch.from_numpy(np.stack([z_from_seed(int(s) % 2**32, generator.z_dim) for s in seeds])).float()
+    return generator.mapping(z.to(generator.device), generator.default_c(len(seeds)), psi=psi)
+
+
 def sample_labels(generator: Any, labeller: Any, n: int, *, seed: int = 0, psi: float = 1.0,
-                  batch: int = 32, label: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                  batch: int = 32, label: str | None = None,
+                  layers: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Sample ``n`` faces, label them, drop the faces without a label.
+
+    With a layer range narrower than the model's latents, each face takes the latents of seed ``s`` in the range
+    and those of seed ``s + MIX_OFFSET`` elsewhere (style mixing), so a label regressed on the range's latents
+    measures what moving only that range does, the rest acting as independent noise; fit on ``ws[:, start]``.
 
     Args:
         generator: Any backend.
@@ -155,24 +188,33 @@ def sample_labels(generator: Any, labeller: Any, n: int, *, seed: int = 0, psi: 
         psi: Truncation.
         batch: Faces per generator call.
         label: Keep only this label's column (default: all).
+        layers: ``(start, stop)`` latent range the direction is for (default: all).
 
     Returns:
         ``(ws [M, num_ws, w_dim], labels [M, L], skipped)`` with ``M = n - skipped``.
+
+    Raises:
+        FitError: An unknown label or a bad layer range.
     """
     import torch
 
     from morphstudio.generators.base import to_uint8
-    from morphstudio.latent import z_from_seed
 
     names = [info.name for info in labeller.labels]
     if label is not None and label not in names:
         raise FitError(f"the labeller has no label {label!r}; it gives {', '.join(names)}")
+    a, b = check_layers(layers, generator.num_ws)
+    mix = (a, b) != (0, generator.num_ws)
     ws_all, ys = [], []
     with torch.no_grad():
         for start in range(seed, seed + n, batch):
             seeds = range(start, min(start + batch, seed + n))
-            z = torch.from_numpy(np.stack([z_from_seed(s, generator.z_dim) for s in seeds])).float()
-            ws = generator.mapping(z.to(generator.device), generator.default_c(len(seeds)), psi=psi)
+            ws = _mapped(generator, seeds, psi)
+            if mix:
+                other = _mapped(generator, [s + MIX_OFFSET for s in seeds], psi)
+                keep = torch.zeros(generator.num_ws, dtype=torch.bool, device=ws.device)
+                keep[a:b] = True
+                ws = torch.where(keep[None, :, None], ws, other)
             img = to_uint8(generator.synthesis(ws, noise_mode="const")).cpu().numpy()
             ws_all.append(ws.cpu().numpy().astype(np.float64))
             ys.append(np.asarray(labeller(img), dtype=np.float64))
@@ -182,3 +224,38 @@ def sample_labels(generator: Any, labeller: Any, n: int, *, seed: int = 0, psi: 
         Y = Y[:, [names.index(label)]]
     ok = np.all(np.isfinite(Y), axis=1)
     return W[ok], Y[ok], int((~ok).sum())
+
+
+def seed_labels(generator: Any, labeller: Any, label: str, *, psi: float = 1.0,
+                batch: int = 256) -> tuple[np.ndarray, np.ndarray, int, list[int]]:
+    """The latents of the seeds a ``csv:`` labeller lists and their labels (no image is rendered).
+
+    Args:
+        generator: Any backend (only its mapping runs).
+        labeller: A labeller with ``seeds``, ``labels`` and ``for_seeds(seeds)`` (:class:`CsvLabeller`).
+        label: The label column to keep.
+        psi: Truncation.
+        batch: Seeds per mapping call.
+
+    Returns:
+        ``(ws [M, num_ws, w_dim], labels [M, 1], skipped, [first seed, last seed + 1])``; ``skipped`` counts the
+        seeds whose cell for ``label`` is empty.
+
+    Raises:
+        FitError: The CSV has no such label column.
+    """
+    import torch
+
+    names = [info.name for info in labeller.labels]
+    if label not in names:
+        raise FitError(f"the labeller has no label {label!r}; it gives {', '.join(names)}")
+    seeds = [int(s) for s in labeller.seeds]
+    y = np.asarray(labeller.for_seeds(seeds), np.float64)[:, [names.index(label)]]
+    ok = np.isfinite(y[:, 0])
+    kept = [s for s, k in zip(seeds, ok) if k]
+    ws_all = []
+    with torch.no_grad():
+        for i in range(0, len(kept), batch):
+            ws_all.append(_mapped(generator, kept[i:i + batch], psi).cpu().numpy().astype(np.float64))
+    W = np.concatenate(ws_all) if ws_all else np.zeros((0, generator.num_ws, generator.w_dim))
+    return W, y[ok], int((~ok).sum()), [min(seeds), max(seeds) + 1]

@@ -21,41 +21,42 @@ LATENT_SUFFIXES = (".npy", ".npz")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def resolve_attr(name_or_path: str) -> Path:
-    """The direction file an ``--attr NAME=VALUE`` refers to.
-
-    Today only files are accepted; a bare name (``smile``) will be looked up in the direction library once
-    ``morphstudio directions`` exists, and this is the one place that lookup plugs in.
+def resolve_attr(name_or_path: str, model: str | None = None) -> Path:
+    """The direction file an ``--attr NAME=VALUE`` refers to: a file, or a name from ``model``'s direction library
+    (the same rule as scenes and ``morphstudio edit``; see :mod:`morphstudio.edit.directions`).
 
     Raises:
-        MorphError: A name (not a file), or a path that does not exist.
+        MorphError: A path that does not exist, or a name the library does not have (or that is ambiguous).
     """
+    from morphstudio.edit.directions import DirectionError, is_file_value, resolve
+
     p = Path(name_or_path).expanduser()
-    looks_like_path = p.suffix.lower() in LATENT_SUFFIXES or "/" in name_or_path or "\\" in name_or_path
-    if p.is_file():
-        return p
-    if looks_like_path:
+    if is_file_value(name_or_path) or "\\" in name_or_path:
+        if p.is_file():
+            return p
         raise MorphError(f"--attr {name_or_path}: direction file not found")
-    raise MorphError(f"--attr {name_or_path}: named directions need morphstudio directions (not installed yet)",
-                     hint="give a direction file instead, e.g. --attr scenes/directions/dcgan-light.npy=1.5")
+    try:
+        return resolve(name_or_path, model or "builtin:dcgan-faces64", Path.cwd())
+    except DirectionError as err:
+        raise MorphError(f"--attr {name_or_path}: {err.message}") from None
 
 
-def parse_attr(text: str) -> tuple[Path, float]:
-    """``PATH_OR_NAME=VALUE`` -> (direction file, strength).
+def parse_attr(text: str, model: str | None = None) -> tuple[Path, float]:
+    """``PATH_OR_NAME=VALUE`` -> (direction file, strength); a name is looked up in ``model``'s library.
 
     Raises:
         MorphError: No ``=``, a value that is not a finite number, or an unknown direction.
     """
     key, sep, value = text.rpartition("=")
     if not sep or not key:
-        raise MorphError(f"--attr {text}: expected NAME=VALUE or PATH=VALUE (e.g. dirs/smile.npy=1.5)")
+        raise MorphError(f"--attr {text}: expected NAME=VALUE or PATH=VALUE (e.g. smile=1.5 or dirs/smile.npy=1.5)")
     try:
         strength = float(value)
     except ValueError:
         raise MorphError(f"--attr {text}: strength {value!r} is not a number") from None
     if not np.isfinite(strength) or abs(strength) > 100:
         raise MorphError(f"--attr {text}: strength {value} must be a finite number between -100 and 100")
-    return resolve_attr(key), strength
+    return resolve_attr(key, model), strength
 
 
 def target_face_spec(target: str, scene_faces: set[str]) -> dict[str, Any] | str:
@@ -152,7 +153,7 @@ def build_edits(generator: Any, *, scene: str | None, attrs: list[str], target: 
         user = load_scene(scene, model=model, latent_space=space)
         edits.timelines.append(user.timeline())
         edits.duration, edits.loop = user.duration, user.is_loop
-    parsed = [parse_attr(a) for a in attrs]
+    parsed = [parse_attr(a, model) for a in attrs]
     scene_faces = set(user.spec.faces) if user is not None else set()
     tspec = target_face_spec(target, scene_faces) if target is not None else None
     if isinstance(tspec, str):

@@ -5,6 +5,13 @@ The networks were trained on dlib's aligned face chips, so they are given the sa
 of the chip on every side, onto the face's eye corners and the base of its nose) with the five points taken from
 mediapipe's mesh instead of dlib's 5-point predictor. A plain box crop is framed differently and misreads gender on
 real photos. The model card ``models/age-gender.md`` has the inputs, outputs and normalisation.
+
+Test-time augmentation: each chip is also given mirrored (left-right) and the two readings are averaged (the age
+expectations, the male probabilities). Age and gender do not change in a mirror, but the networks' readings do:
+on the built-in model's faces the plain and mirrored readings correlate only 0.81 (age) and 0.83 (gender), so the
+average removes part of that noise (held-out R² of a linear fit on 15,000 faces: age 0.13 -> 0.15, gender 0.21 ->
+0.23). Only mirror-invariant labels can be averaged this way: the mirror flips the sign of yaw and roll, so the
+geometry labeller does not. ``AgeGenderLabeller(mirror=False)`` reads the chip once, as dlib does.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from morphstudio.edit.labels.base import LabelInfo, LabellerError, check_images
+from morphstudio.edit.labels.base import LabelInfo, LabellerError, MeshLabeller
 from morphstudio.faces.align import FaceLandmarks
 
 # dlib's 5-point layout, in the order of its shape_predictor_5_face_landmarks parts, and the mediapipe mesh point
@@ -38,9 +45,10 @@ MEANS = np.array([122.782, 117.001, 104.298], dtype=np.float32)  # RGB, subtract
 AGES = np.array([0.25] + list(range(1, 81)), dtype=np.float64)   # the 81 classes' ages in years
 
 LABELS: tuple[LabelInfo, ...] = (
-    LabelInfo("age", "years", "apparent age: the expectation over dlib's age network's 81 classes (0-80 years)"),
+    LabelInfo("age", "years", "apparent age: the expectation over dlib's age network's 81 classes (0-80 years), "
+                              "mean of the face and its mirror image"),
     LabelInfo("gender", "probability", "probability that the face is male by dlib's gender network (0 female, "
-                                       "1 male)"),
+                                       "1 male), mean of the face and its mirror image"),
 )
 
 
@@ -117,16 +125,24 @@ def probabilities(name: str, chips: np.ndarray) -> np.ndarray:
     return out.astype(np.float64)
 
 
-class AgeGenderLabeller:
-    """Apparent age (years) and P(male) of the largest face in each image; NaN rows where there is none."""
+class AgeGenderLabeller(MeshLabeller):
+    """Apparent age (years) and P(male) of the largest face in each image; NaN rows where there is none.
+
+    Args:
+        mirror: Average each reading with that of the mirrored chip (the module docstring says why).
+    """
 
     labels: tuple[LabelInfo, ...] = LABELS
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        from morphstudio.edit.labels.mesh import find_faces
+    def __init__(self, mirror: bool = True) -> None:
+        self.mirror = mirror
 
-        arr = check_images(images)
-        return self.label_faces(arr, find_faces(arr))
+    def _read(self, name: str, chips: np.ndarray) -> np.ndarray:
+        if not self.mirror:
+            return probabilities(name, chips)
+        # One run over the chips and their mirror images: the networks cost little per chip, more per call.
+        both = probabilities(name, np.concatenate([chips, np.ascontiguousarray(chips[:, :, ::-1])]))
+        return 0.5 * (both[:len(chips)] + both[len(chips):])
 
     def label_faces(self, images: np.ndarray, faces: list[FaceLandmarks | None]) -> np.ndarray:
         """Scores for images whose faces were already found (``None`` where none was)."""
@@ -136,6 +152,6 @@ class AgeGenderLabeller:
             return out
         age_chips = np.stack([face_chip(images[i], faces[i], AGE_SIZE) for i in found])  # type: ignore[arg-type]
         gender_chips = np.stack([face_chip(images[i], faces[i], GENDER_SIZE) for i in found])  # type: ignore[arg-type]
-        out[found, 0] = probabilities("age-v1.onnx", age_chips) @ AGES
-        out[found, 1] = probabilities("gender-v1.onnx", gender_chips)[:, 1]
+        out[found, 0] = self._read("age-v1.onnx", age_chips) @ AGES
+        out[found, 1] = self._read("gender-v1.onnx", gender_chips)[:, 1]
         return out

@@ -66,6 +66,27 @@ def check_images(images: Any) -> np.ndarray:
     return arr
 
 
+class MeshLabeller:
+    """What the built-in labellers share: find the largest face of each image with mediapipe's mesh, then score it.
+
+    Subclasses set ``labels`` and implement :meth:`label_faces`; :class:`CombinedLabeller` calls that directly with
+    one mesh pass shared by all of them. mediapipe is imported on the first call, not with this module.
+    """
+
+    labels: tuple[LabelInfo, ...] = ()
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``[N, H, W, 3]`` RGB -> float64 ``[N, len(labels)]``, NaN rows where no face was found."""
+        from morphstudio.edit.labels.mesh import find_faces
+
+        arr = check_images(images)
+        return self.label_faces(arr, find_faces(arr))
+
+    def label_faces(self, images: np.ndarray, faces: list[Any]) -> np.ndarray:
+        """Scores for images whose faces were already found (``None`` where none was)."""
+        raise NotImplementedError
+
+
 class CombinedLabeller:
     """Several built-in labellers side by side, sharing one face-mesh pass per image.
 

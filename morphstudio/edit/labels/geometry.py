@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from morphstudio.edit.labels.base import LabelInfo, check_images
+from morphstudio.edit.labels.base import LabelInfo, MeshLabeller
 from morphstudio.faces.align import FaceLandmarks
 
 # --- landmark indices -------------------------------------------------------------------------------------------
@@ -109,16 +109,10 @@ def measure(face: FaceLandmarks, width: int, height: int) -> np.ndarray:
                      (x0 + x1) / 2.0 / width, (y0 + y1) / 2.0 / height], dtype=np.float64)
 
 
-class GeometryLabeller:
+class GeometryLabeller(MeshLabeller):
     """Face-mesh geometry (:data:`LABELS`) of the largest face in each image; NaN rows where there is none."""
 
     labels: tuple[LabelInfo, ...] = LABELS
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        from morphstudio.edit.labels.mesh import find_faces
-
-        arr = check_images(images)
-        return self.label_faces(arr, find_faces(arr))
 
     def label_faces(self, images: np.ndarray, faces: list[FaceLandmarks | None]) -> np.ndarray:
         """Scores for images whose faces were already found (``None`` where none was)."""
