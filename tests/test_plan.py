@@ -61,6 +61,76 @@ def test_batch_follows_the_measurements() -> None:
     assert choose_plan({(1, 1): 0.20, (1, 2): 0.22, (1, 4): 0.25}, None, cores=1).batch == 1
     # No batch beyond the frames there are.
     assert choose_plan({(1, 1): 0.02, (1, 4): 0.008}, None, cores=1, max_batch=2).batch == 1
+    # A one-frame render (a still) never plans a batch of two, however much faster batch 2 measured.
+    assert choose_plan({(1, 1): 0.02, (1, 2): 0.008}, None, cores=1, max_batch=1).batch == 1
+
+
+def test_thread_candidates_are_the_documented_counts() -> None:
+    """1, a quarter, half, all but one and all of the cores: never more threads than cores."""
+    assert planmod.thread_candidates(1) == [1]
+    assert planmod.thread_candidates(2) == [1, 2]
+    assert planmod.thread_candidates(8) == [1, 2, 4, 7, 8]
+    assert planmod.thread_candidates(16) == [1, 4, 8, 15, 16]
+
+
+def test_a_measurement_keeps_the_fastest_of_three_calls_within_a_quarter_second() -> None:
+    """Fake durations on a fake clock: one warm-up call, then at most 3 timed calls, fewer once 0.25 s is spent."""
+
+    def timed(durations: list[float]) -> tuple[float, int]:
+        now = [0.0]
+        calls = [0]
+
+        def fn() -> None:
+            now[0] += durations[calls[0]]
+            calls[0] += 1
+
+        return planmod._time_call(fn, clock=lambda: now[0]), calls[0]
+
+    # 0.05 + 0.04 + 0.03 = 0.12 s < 0.25 s: three timed calls; the fourth (0.01) is never made.
+    assert timed([0.5, 0.05, 0.04, 0.03, 0.01]) == (pytest.approx(0.03), 4)
+    # 0.2 + 0.1 >= 0.25 s: the budget ends it after two timed calls.
+    assert timed([0.5, 0.2, 0.1, 0.01]) == (pytest.approx(0.1), 3)
+    # 0.2 + 0.04 < 0.25 s: a third call is made.
+    assert timed([0.5, 0.2, 0.04, 0.03]) == (pytest.approx(0.03), 4)
+
+
+def test_a_calibration_is_not_reused_when_the_cores_change(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The default cache file belongs to this machine's description (host, CPU, usable cores, torch, Python):
+    narrowing the process to other cores (taskset, a container) measures again, in another file."""
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    folder = tmp_path / "cal"
+    kw = {"codec": "h264", "crf": None, "fps": 24.0, "ext": ".mp4", "frames": 8}
+
+    def plan() -> None:  # a fresh generator each time, as each CLI run loads one (TinyGen adds buffers lazily)
+        plan_cpu_render(TinyGen(resolution=16).eval(), 64, 64, "fill", torch.float32, cache=CalibrationCache(folder),
+                        **kw)
+
+    desc = planmod.machine_description()
+    assert desc["cores"] == 2 and desc["torch"] == torch.__version__ and desc["host"]
+    plan()
+    plan()
+    assert fake.gen_calls == 1
+    monkeypatch.setattr(planmod, "usable_cores", lambda: 4)
+    assert planmod.machine_description()["cores"] == 4
+    plan()
+    assert fake.gen_calls == 2 and len(list(folder.glob("*.json"))) == 2
+
+
+def test_several_encoders_share_the_cores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With 2 encoders on 8 cores each gets 8 // 2 = 4 ffmpeg threads (shown by --dry-run); one encoder is left
+    to ffmpeg's own choice."""
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    FakeMeasure(BIG, 0.01).install(monkeypatch)
+    monkeypatch.setattr(planmod.os, "cpu_count", lambda: 8)
+    gen = TinyGen(resolution=16).eval()
+    out = OutputSettings(path=str(tmp_path / "o.mkv"), codec="ffv1", size=16, fps=24, segment_seconds=0.5)
+    two = plan_render(gen, 48, 24.0, out, jobs=2)
+    assert (two.jobs, two.encoder_threads) == (2, 4)
+    assert "segments:  4 of up to 12 frames, 2 encoder(s) at once (4 thread(s) each), joined losslessly" \
+        in two.describe()
+    one = plan_render(gen, 48, 24.0, out, jobs=1)
+    assert (one.jobs, one.encoder_threads) == (1, None)
+    assert "segments:  4 of up to 12 frames, 1 encoder(s) at once, joined losslessly" in one.describe()
 
 
 def test_given_threads_or_batch_are_kept() -> None:
