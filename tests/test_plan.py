@@ -56,6 +56,15 @@ def test_threads_fall_as_the_encoder_gets_busier() -> None:
     assert many[0] == 16 and many[0] >= many[1] >= many[2] and many[2] < 16
 
 
+def test_near_ties_go_to_the_least_cpu_per_frame() -> None:
+    # 1 thread: 20.0 ms, 2 threads: 19.8 ms -- within 3 %; CPU per frame 1 x 20.0 = 20.0 ms < 2 x 19.8 = 39.6 ms.
+    assert choose_plan({(1, 1): 0.0200, (2, 1): 0.0198}, None, cores=2).threads == 1
+    # Beyond 3 % (17.0 ms is 15 % faster) the faster one wins despite its CPU.
+    assert choose_plan({(1, 1): 0.0200, (2, 1): 0.0170}, None, cores=2).threads == 2
+    # An exact tie in threads and time goes to the smaller batch, whatever order the figures come in.
+    assert choose_plan({(1, 16): 0.01, (1, 2): 0.01}, None, cores=1).batch == 2
+
+
 def test_batch_follows_the_measurements() -> None:
     assert choose_plan({(1, 1): 0.02, (1, 2): 0.012, (1, 4): 0.008}, None, cores=1).batch == 4
     assert choose_plan({(1, 1): 0.20, (1, 2): 0.22, (1, 4): 0.25}, None, cores=1).batch == 1
@@ -120,12 +129,15 @@ def test_several_encoders_share_the_cores(monkeypatch: pytest.MonkeyPatch, tmp_p
     """With 2 encoders on 8 cores each gets 8 // 2 = 4 ffmpeg threads (shown by --dry-run); one encoder is left
     to ffmpeg's own choice."""
     monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
-    FakeMeasure(BIG, 0.01).install(monkeypatch)
+    fake = FakeMeasure(BIG, 0.01).install(monkeypatch)
     monkeypatch.setattr(planmod.os, "cpu_count", lambda: 8)
     gen = TinyGen(resolution=16).eval()
     out = OutputSettings(path=str(tmp_path / "o.mkv"), codec="ffv1", size=16, fps=24, segment_seconds=0.5)
     two = plan_render(gen, 48, 24.0, out, jobs=2)
     assert (two.jobs, two.encoder_threads) == (2, 4)
+    # The encoder is measured as the render encodes: its codec in the output's container (ffmpeg cannot put
+    # every codec in every container: prores in .mp4 fails).
+    assert fake.enc_args == [("ffv1", None, ".mkv")]
     assert "segments:  4 of up to 12 frames, 2 encoder(s) at once (4 thread(s) each), joined losslessly" \
         in two.describe()
     one = plan_render(gen, 48, 24.0, out, jobs=1)
@@ -146,6 +158,7 @@ class FakeMeasure:
     def __init__(self, gen: dict, enc: float) -> None:
         self.gen, self.enc = gen, enc
         self.gen_calls = self.enc_calls = 0
+        self.enc_args: list[tuple] = []
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeMeasure:
         def measure_generator(generator, width, height, fit, precision, threads, max_batch):
@@ -154,6 +167,7 @@ class FakeMeasure:
 
         def measure_encoder(frames, codec, crf, fps, ext):
             self.enc_calls += 1
+            self.enc_args.append((codec, crf, ext))
             return self.enc
 
         monkeypatch.setattr(planmod, "measure_generator", measure_generator)
@@ -305,3 +319,4 @@ def test_cli_threads_and_dry_run_plan(tmp_path: Path) -> None:
                          "--dry-run"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "batch 4 -> 75 batches, 1 torch thread(s)" in ok.stdout and "plan:      given" in ok.stdout
+

@@ -169,6 +169,19 @@ def test_other_latents_mean_the_segment_is_rendered_again(tmp_path: Path) -> Non
     again.abort()
 
 
+def test_a_commit_moves_the_encoding_rather_than_copying_it(tmp_path: Path) -> None:
+    """While a long render runs, the parts folder holds each finished segment once (no second copy under its
+    unfinished name eating the disk)."""
+    out = tmp_path / "v.mkv"
+    w = writer(out)
+    w.open()
+    try:
+        encode(w, w.missing_segments()[0])
+        assert sorted(p.name for p in parts_dir_for(out).iterdir()) == ["manifest.json", "seg_000000-000006.mkv"]
+    finally:
+        w.abort()
+
+
 def test_abort_before_any_commit_leaves_nothing_behind(tmp_path: Path) -> None:
     """The issue-7 finding: a failure before the first committed segment left an empty parts folder (only a
     manifest) and the folders it created."""
