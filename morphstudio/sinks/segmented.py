@@ -140,11 +140,6 @@ class Segment:
         """The manifest's key of this segment (``"start-stop"``)."""
         return f"{self.start}-{self.stop}"
 
-    @property
-    def plan(self) -> dict[str, int | None]:
-        """The render plan as the manifest records it."""
-        return {"batch": self.batch, "threads": self.threads}
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields (for another process: ``Segment.from_dict(json.loads(json.dumps(seg.to_dict())))``)."""
         return asdict(self)
