@@ -320,3 +320,103 @@ def test_cli_threads_and_dry_run_plan(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "batch 4 -> 75 batches, 1 torch thread(s)" in ok.stdout and "plan:      given" in ok.stdout
 
+
+# --- recalibration and the load a calibration was measured under -------------------------------------------------
+
+NIGHT = 1796076900.0  # 2026-11-30 22:15 UTC (calendar.timegm((2026, 11, 30, 22, 15, 0)))
+MACHINE = {"host": "a", "cpu": "x", "cores": 2, "torch": "t", "python": "p"}
+KW = {"codec": "h264", "crf": None, "fps": 24.0, "ext": ".mp4", "frames": 8}
+
+
+def plan_with(folder: Path, **extra) -> planmod.CpuPlan:
+    """A CPU plan from the calibration file in ``folder`` (a fresh generator each time, as each CLI run loads one)."""
+    return plan_cpu_render(TinyGen(resolution=16).eval(), 64, 64, "fill", torch.float32,
+                           cache=CalibrationCache(folder, MACHINE), **KW, **extra)
+
+
+def at_load(monkeypatch: pytest.MonkeyPatch, load: float | None, when: float = NIGHT) -> None:
+    monkeypatch.setattr(planmod, "load_average", lambda: load)
+    monkeypatch.setattr(planmod, "wall_clock", lambda: when)
+
+
+def test_recalibrate_measures_again_and_keeps_the_new_figures(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    at_load(monkeypatch, 0.5)
+    FakeMeasure(BIG, 0.01).install(monkeypatch)
+    assert (plan_with(folder).threads, plan_with(folder).threads) == (2, 2)  # measured once, then cached
+    # The machine's figures change (here: a much busier encoder, which wants a core of its own) ...
+    fake = FakeMeasure(BIG, 0.5).install(monkeypatch)
+    assert plan_with(folder).threads == 2 and (fake.gen_calls, fake.enc_calls) == (0, 0)  # ... the cache rules
+    fresh = plan_with(folder, recalibrate=True)
+    assert (fake.gen_calls, fake.enc_calls, fresh.source, fresh.threads) == (1, 1, "measured", 1)
+    assert plan_with(folder).threads == 1 and (fake.gen_calls, fake.enc_calls) == (1, 1)  # the new ones are kept
+
+
+def test_the_cache_records_when_and_under_what_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 3.5)
+    first = plan_with(folder)
+    data = json.loads(CalibrationCache(folder, MACHINE).path.read_text())
+    assert sorted(data["measured"]) == sorted(data["entries"])
+    assert all(m == {"at": NIGHT, "load": 3.5} for m in data["measured"].values())
+    path = CalibrationCache(folder, MACHINE).path
+    assert (f"calibration: generator measured now (load 3.5); encoder measured now (load 3.5); 2 core(s) ({path})"
+            in first.why)
+    # Measured under a load above the cores: said so, with the way out, now and whenever the figures are used.
+    busy = ("   measured under load 3.5 > 2 core(s): other work slowed the measurement, so the plan may be off; "
+            "--recalibrate measures again (best on a quieter machine)")
+    assert busy in first.why
+    at_load(monkeypatch, 0.1, NIGHT + 3600)  # a quiet hour later: the cached figures keep their own time and load
+    later = plan_with(folder)
+    assert later.why[-2:] == [
+        f"calibration: generator cached, measured 2026-11-30 22:15 UTC (load 3.5); encoder cached, measured "
+        f"2026-11-30 22:15 UTC (load 3.5); 2 core(s) ({path})", busy]
+
+
+def test_a_calibration_under_normal_load_suggests_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 2.0)  # exactly the cores: busy, not overloaded
+    plan_with(folder)
+    lines = plan_with(folder).why
+    assert lines[-1].startswith("calibration: generator cached, measured 2026-11-30 22:15 UTC (load 2.0)")
+    assert not any("recalibrate" in line for line in lines)
+
+
+def test_an_older_cache_file_without_times_is_still_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, None)  # no load average on this platform
+    first = plan_with(folder)
+    assert "generator measured now;" in first.why[-1]
+    path = CalibrationCache(folder, MACHINE).path
+    data = json.loads(path.read_text())
+    del data["measured"]
+    path.write_text(json.dumps(data))
+    again = plan_with(folder)
+    assert fake.gen_calls == 1 and again.source == "cached"
+    assert again.why[-1] == (f"calibration: generator cached, measured at an unknown time and load; encoder cached, "
+                             f"measured at an unknown time and load; 2 core(s) ({path})")
+
+
+def test_cli_dry_run_shows_the_calibration_and_recalibrate_measures_again(
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from test_output_safety import cli, write_scene
+
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 5.0)
+    scene = write_scene(tmp_path, "path: v.mp4, codec: h264")
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run")
+    assert rc == 0, err
+    assert "plan:      calibration: generator measured now (load 5.0); encoder measured now (load 5.0)" in out
+    assert "--recalibrate measures again" in out
+    at_load(monkeypatch, 0.3, NIGHT + 600)
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run")
+    assert rc == 0 and fake.gen_calls == 1, err
+    assert "generator cached, measured 2026-11-30 22:15 UTC (load 5.0)" in out and "--recalibrate" in out
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run", "--recalibrate")
+    assert rc == 0 and (fake.gen_calls, fake.enc_calls) == (2, 2), err
+    assert "generator measured now (load 0.3); encoder measured now (load 0.3)" in out and "--recalibrate" not in out

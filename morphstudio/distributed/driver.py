@@ -39,6 +39,7 @@ def render_distributed(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    recalibrate: bool = False,
 ) -> Any:
     """Render a scene's segments on ``executor`` and join them into the output.
 
@@ -54,6 +55,7 @@ def render_distributed(
         resume: Reuse the finished segments of an interrupted render (distributed or not) of the same output.
         progress: One progress bar (frames, fps, ETA) on a terminal.
         log: Where notes go (default: stderr).
+        recalibrate: Measure the driver's calibration again even if cached.
 
     Returns:
         A :class:`morphstudio.rendering.renderer.RenderResult`.
@@ -79,7 +81,8 @@ def render_distributed(
     claim.acquire()
     try:
         return _render_claimed(scene, executor, out, claim, frames=frames, batch=batch, precision=precision,
-                               threads=threads, resume=resume, progress=progress, say=say, t0=t0)
+                               threads=threads, resume=resume, progress=progress, say=say, t0=t0,
+                               recalibrate=recalibrate)
     except BaseException:
         claim.release()  # a no-op once the writer has released it
         claim.remove_created()
@@ -88,7 +91,7 @@ def render_distributed(
 
 def _render_claimed(scene: Any, executor: Executor, out: Any, claim: OutputClaim, *, frames: Any,
                     batch: int | None, precision: str | None, threads: int | None, resume: bool, progress: bool,
-                    say: Callable[[str], None], t0: float) -> Any:
+                    say: Callable[[str], None], t0: float, recalibrate: bool) -> Any:
     """:func:`render_distributed` once the output is claimed: plan, then the segments."""
     from morphstudio.rendering.clock import segment_length
     from morphstudio.rendering.noise import noise_identity
@@ -109,7 +112,7 @@ def _render_claimed(scene: Any, executor: Executor, out: Any, claim: OutputClaim
 
         threads = max(1, usable_cores() // max(1, executor.workers))
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=frames, batch=batch, precision=precision,
-                       jobs=1, cpu_threads=threads)
+                       jobs=1, cpu_threads=threads, recalibrate=recalibrate)
     fps = scene.fps
     noise = noise_identity(getattr(scene, "noise", None) or NoiseSpec())
     result = RenderResult(Path(out.path), plan.frames, plan.width, plan.height, fps, 0.0, plan.batch)

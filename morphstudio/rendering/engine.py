@@ -162,6 +162,7 @@ def render_latents(
     inputs: Inputs = (),
     writer: OutputWriter | None = None,
     claim: OutputClaim | None = None,
+    recalibrate: bool = False,
 ) -> RenderResult:
     """Render frames of ``latents_fn`` with ``generator`` to a file and/or sinks.
 
@@ -193,6 +194,8 @@ def render_latents(
             (tests: :class:`morphstudio.sinks.testing.RecordingSegmentWriter`).
         claim: The output's folder and lock, already taken (``render_scene`` takes them before the model
             loads); released when the render ends, however it ends. ``None``: taken here, before any planning.
+        recalibrate: Measure the generator and encoder costs again even when this machine's calibration has
+            them (see :func:`morphstudio.rendering.plan.plan_cpu_render`).
 
     Returns:
         A :class:`RenderResult`.
@@ -220,7 +223,7 @@ def render_latents(
             claim = claim if claim is not None else OutputClaim(out.path, out.label)
             claim.acquire()
         return _render(generator, latents_fn, frame_count, fps, out, noise, duration, frames, batch, precision,
-                       sinks, resume, jobs, cpu_threads, progress, should_stop, say, writer, claim,
+                       sinks, resume, jobs, cpu_threads, progress, should_stop, say, writer, claim, recalibrate,
                        default_fingerprint, t0)
     except BaseException:
         if claim is not None:  # a no-op once the writer has released it; else nothing of the output was made
@@ -233,12 +236,12 @@ def _render(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: 
             noise: NoiseSpec | None, duration: float | None, frames: FrameSelection, batch: int | None,
             precision: str | torch.dtype | None, sinks: Sequence[Sink], resume: bool, jobs: int | None,
             cpu_threads: int | None, progress: bool, should_stop: Callable[[], bool] | None,
-            say: Callable[[str], None], writer: OutputWriter | None, claim: OutputClaim | None,
+            say: Callable[[str], None], writer: OutputWriter | None, claim: OutputClaim | None, recalibrate: bool,
             default_fingerprint: Callable[[], str], t0: float) -> RenderResult:
     """:func:`render_latents` once the output is claimed: plan, then the loop."""
     plan = _plan(generator, latents_fn, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
                  jobs=jobs, cpu_threads=cpu_threads, resume=resume and writer is None,
-                 fingerprint=default_fingerprint)
+                 fingerprint=default_fingerprint, recalibrate=recalibrate)
     if writer is not None and out.path is None:
         plan.jobs = max(1, min(jobs if jobs is not None else default_jobs(), len(writer.segments)))
     rng = plan.frames
@@ -333,7 +336,7 @@ def _render(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: 
 
 def _plan(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: float, out: OutputSettings, *,
           frames: FrameSelection, batch: int | None, precision: str | torch.dtype | None, jobs: int | None,
-          cpu_threads: int | None, resume: bool, fingerprint: Callable[[], str]) -> RenderPlan:
+          cpu_threads: int | None, resume: bool, fingerprint: Callable[[], str], recalibrate: bool) -> RenderPlan:
     """The render's plan; with ``resume``, the interrupted render's recorded threads and batch are kept (others
     would change a StyleGAN's pixels slightly)."""
     if resume and out.path is not None and (batch is None or cpu_threads is None):
@@ -342,7 +345,7 @@ def _plan(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: fl
             batch = batch if batch is not None else rec.get("batch")
             cpu_threads = cpu_threads if cpu_threads is not None else rec.get("threads")
     return plan_render(generator, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
-                       jobs=jobs, cpu_threads=cpu_threads)
+                       jobs=jobs, cpu_threads=cpu_threads, recalibrate=recalibrate)
 
 
 class _Stopped(Exception):

@@ -56,6 +56,7 @@ def render_scene(
     threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
+    recalibrate: bool = False,
 ) -> RenderResult:
     """Render a :class:`morphstudio.api.Scene` (what ``morphstudio.render(scene, ...)`` calls).
 
@@ -74,6 +75,7 @@ def render_scene(
         threads: Torch CPU threads (default: planned, see ``morphstudio.rendering.plan``).
         should_stop: Polled each batch; True stops the render.
         log: Where notes go.
+        recalibrate: Measure this machine's generator and encoder costs again even if they are cached.
 
     Returns:
         A :class:`RenderResult`.
@@ -108,7 +110,7 @@ def render_scene(
         output=out, noise=scene.noise, duration=scene.duration,
         frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=fingerprint,
         resume=resume, jobs=jobs, cpu_threads=threads, progress=progress, should_stop=should_stop, log=log,
-        inputs=inputs, claim=claim,
+        inputs=inputs, claim=claim, recalibrate=recalibrate,
     )
 
 
