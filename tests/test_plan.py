@@ -56,11 +56,93 @@ def test_threads_fall_as_the_encoder_gets_busier() -> None:
     assert many[0] == 16 and many[0] >= many[1] >= many[2] and many[2] < 16
 
 
+def test_near_ties_go_to_the_least_cpu_per_frame() -> None:
+    # 1 thread: 20.0 ms, 2 threads: 19.8 ms -- within 3 %; CPU per frame 1 x 20.0 = 20.0 ms < 2 x 19.8 = 39.6 ms.
+    assert choose_plan({(1, 1): 0.0200, (2, 1): 0.0198}, None, cores=2).threads == 1
+    # Beyond 3 % (17.0 ms is 15 % faster) the faster one wins despite its CPU.
+    assert choose_plan({(1, 1): 0.0200, (2, 1): 0.0170}, None, cores=2).threads == 2
+    # An exact tie in threads and time goes to the smaller batch, whatever order the figures come in.
+    assert choose_plan({(1, 16): 0.01, (1, 2): 0.01}, None, cores=1).batch == 2
+
+
 def test_batch_follows_the_measurements() -> None:
     assert choose_plan({(1, 1): 0.02, (1, 2): 0.012, (1, 4): 0.008}, None, cores=1).batch == 4
     assert choose_plan({(1, 1): 0.20, (1, 2): 0.22, (1, 4): 0.25}, None, cores=1).batch == 1
     # No batch beyond the frames there are.
     assert choose_plan({(1, 1): 0.02, (1, 4): 0.008}, None, cores=1, max_batch=2).batch == 1
+    # A one-frame render (a still) never plans a batch of two, however much faster batch 2 measured.
+    assert choose_plan({(1, 1): 0.02, (1, 2): 0.008}, None, cores=1, max_batch=1).batch == 1
+
+
+def test_thread_candidates_are_the_documented_counts() -> None:
+    """1, a quarter, half, all but one and all of the cores: never more threads than cores."""
+    assert planmod.thread_candidates(1) == [1]
+    assert planmod.thread_candidates(2) == [1, 2]
+    assert planmod.thread_candidates(8) == [1, 2, 4, 7, 8]
+    assert planmod.thread_candidates(16) == [1, 4, 8, 15, 16]
+
+
+def test_a_measurement_keeps_the_fastest_of_three_calls_within_a_quarter_second() -> None:
+    """Fake durations on a fake clock: one warm-up call, then at most 3 timed calls, fewer once 0.25 s is spent."""
+
+    def timed(durations: list[float]) -> tuple[float, int]:
+        now = [0.0]
+        calls = [0]
+
+        def fn() -> None:
+            now[0] += durations[calls[0]]
+            calls[0] += 1
+
+        return planmod._time_call(fn, clock=lambda: now[0]), calls[0]
+
+    # 0.05 + 0.04 + 0.03 = 0.12 s < 0.25 s: three timed calls; the fourth (0.01) is never made.
+    assert timed([0.5, 0.05, 0.04, 0.03, 0.01]) == (pytest.approx(0.03), 4)
+    # 0.2 + 0.1 >= 0.25 s: the budget ends it after two timed calls.
+    assert timed([0.5, 0.2, 0.1, 0.01]) == (pytest.approx(0.1), 3)
+    # 0.2 + 0.04 < 0.25 s: a third call is made.
+    assert timed([0.5, 0.2, 0.04, 0.03]) == (pytest.approx(0.03), 4)
+
+
+def test_a_calibration_is_not_reused_when_the_cores_change(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The default cache file belongs to this machine's description (host, CPU, usable cores, torch, Python):
+    narrowing the process to other cores (taskset, a container) measures again, in another file."""
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    folder = tmp_path / "cal"
+    kw = {"codec": "h264", "crf": None, "fps": 24.0, "ext": ".mp4", "frames": 8}
+
+    def plan() -> None:  # a fresh generator each time, as each CLI run loads one (TinyGen adds buffers lazily)
+        plan_cpu_render(TinyGen(resolution=16).eval(), 64, 64, "fill", torch.float32, cache=CalibrationCache(folder),
+                        **kw)
+
+    desc = planmod.machine_description()
+    assert desc["cores"] == 2 and desc["torch"] == torch.__version__ and desc["host"]
+    plan()
+    plan()
+    assert fake.gen_calls == 1
+    monkeypatch.setattr(planmod, "usable_cores", lambda: 4)
+    assert planmod.machine_description()["cores"] == 4
+    plan()
+    assert fake.gen_calls == 2 and len(list(folder.glob("*.json"))) == 2
+
+
+def test_several_encoders_share_the_cores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With 2 encoders on 8 cores each gets 8 // 2 = 4 ffmpeg threads (shown by --dry-run); one encoder is left
+    to ffmpeg's own choice."""
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    fake = FakeMeasure(BIG, 0.01).install(monkeypatch)
+    monkeypatch.setattr(planmod.os, "cpu_count", lambda: 8)
+    gen = TinyGen(resolution=16).eval()
+    out = OutputSettings(path=str(tmp_path / "o.mkv"), codec="ffv1", size=16, fps=24, segment_seconds=0.5)
+    two = plan_render(gen, 48, 24.0, out, jobs=2)
+    assert (two.jobs, two.encoder_threads) == (2, 4)
+    # The encoder is measured as the render encodes: its codec in the output's container (ffmpeg cannot put
+    # every codec in every container: prores in .mp4 fails).
+    assert fake.enc_args == [("ffv1", None, ".mkv")]
+    assert "segments:  4 of up to 12 frames, 2 encoder(s) at once (4 thread(s) each), joined losslessly" \
+        in two.describe()
+    one = plan_render(gen, 48, 24.0, out, jobs=1)
+    assert (one.jobs, one.encoder_threads) == (1, None)
+    assert "segments:  4 of up to 12 frames, 1 encoder(s) at once, joined losslessly" in one.describe()
 
 
 def test_given_threads_or_batch_are_kept() -> None:
@@ -76,6 +158,7 @@ class FakeMeasure:
     def __init__(self, gen: dict, enc: float) -> None:
         self.gen, self.enc = gen, enc
         self.gen_calls = self.enc_calls = 0
+        self.enc_args: list[tuple] = []
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeMeasure:
         def measure_generator(generator, width, height, fit, precision, threads, max_batch):
@@ -84,6 +167,7 @@ class FakeMeasure:
 
         def measure_encoder(frames, codec, crf, fps, ext):
             self.enc_calls += 1
+            self.enc_args.append((codec, crf, ext))
             return self.enc
 
         monkeypatch.setattr(planmod, "measure_generator", measure_generator)
@@ -235,3 +319,104 @@ def test_cli_threads_and_dry_run_plan(tmp_path: Path) -> None:
                          "--dry-run"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "batch 4 -> 75 batches, 1 torch thread(s)" in ok.stdout and "plan:      given" in ok.stdout
+
+
+# --- recalibration and the load a calibration was measured under -------------------------------------------------
+
+NIGHT = 1796076900.0  # 2026-11-30 22:15 UTC (calendar.timegm((2026, 11, 30, 22, 15, 0)))
+MACHINE = {"host": "a", "cpu": "x", "cores": 2, "torch": "t", "python": "p"}
+KW = {"codec": "h264", "crf": None, "fps": 24.0, "ext": ".mp4", "frames": 8}
+
+
+def plan_with(folder: Path, **extra) -> planmod.CpuPlan:
+    """A CPU plan from the calibration file in ``folder`` (a fresh generator each time, as each CLI run loads one)."""
+    return plan_cpu_render(TinyGen(resolution=16).eval(), 64, 64, "fill", torch.float32,
+                           cache=CalibrationCache(folder, MACHINE), **KW, **extra)
+
+
+def at_load(monkeypatch: pytest.MonkeyPatch, load: float | None, when: float = NIGHT) -> None:
+    monkeypatch.setattr(planmod, "load_average", lambda: load)
+    monkeypatch.setattr(planmod, "wall_clock", lambda: when)
+
+
+def test_recalibrate_measures_again_and_keeps_the_new_figures(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    at_load(monkeypatch, 0.5)
+    FakeMeasure(BIG, 0.01).install(monkeypatch)
+    assert (plan_with(folder).threads, plan_with(folder).threads) == (2, 2)  # measured once, then cached
+    # The machine's figures change (here: a much busier encoder, which wants a core of its own) ...
+    fake = FakeMeasure(BIG, 0.5).install(monkeypatch)
+    assert plan_with(folder).threads == 2 and (fake.gen_calls, fake.enc_calls) == (0, 0)  # ... the cache rules
+    fresh = plan_with(folder, recalibrate=True)
+    assert (fake.gen_calls, fake.enc_calls, fresh.source, fresh.threads) == (1, 1, "measured", 1)
+    assert plan_with(folder).threads == 1 and (fake.gen_calls, fake.enc_calls) == (1, 1)  # the new ones are kept
+
+
+def test_the_cache_records_when_and_under_what_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 3.5)
+    first = plan_with(folder)
+    data = json.loads(CalibrationCache(folder, MACHINE).path.read_text())
+    assert sorted(data["measured"]) == sorted(data["entries"])
+    assert all(m == {"at": NIGHT, "load": 3.5} for m in data["measured"].values())
+    path = CalibrationCache(folder, MACHINE).path
+    assert (f"calibration: generator measured now (load 3.5); encoder measured now (load 3.5); 2 core(s) ({path})"
+            in first.why)
+    # Measured under a load above the cores: said so, with the way out, now and whenever the figures are used.
+    busy = ("   measured under load 3.5 > 2 core(s): other work slowed the measurement, so the plan may be off; "
+            "--recalibrate measures again (best on a quieter machine)")
+    assert busy in first.why
+    at_load(monkeypatch, 0.1, NIGHT + 3600)  # a quiet hour later: the cached figures keep their own time and load
+    later = plan_with(folder)
+    assert later.why[-2:] == [
+        f"calibration: generator cached, measured 2026-11-30 22:15 UTC (load 3.5); encoder cached, measured "
+        f"2026-11-30 22:15 UTC (load 3.5); 2 core(s) ({path})", busy]
+
+
+def test_a_calibration_under_normal_load_suggests_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 2.0)  # exactly the cores: busy, not overloaded
+    plan_with(folder)
+    lines = plan_with(folder).why
+    assert lines[-1].startswith("calibration: generator cached, measured 2026-11-30 22:15 UTC (load 2.0)")
+    assert not any("recalibrate" in line for line in lines)
+
+
+def test_an_older_cache_file_without_times_is_still_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, None)  # no load average on this platform
+    first = plan_with(folder)
+    assert "generator measured now;" in first.why[-1]
+    path = CalibrationCache(folder, MACHINE).path
+    data = json.loads(path.read_text())
+    del data["measured"]
+    path.write_text(json.dumps(data))
+    again = plan_with(folder)
+    assert fake.gen_calls == 1 and again.source == "cached"
+    assert again.why[-1] == (f"calibration: generator cached, measured at an unknown time and load; encoder cached, "
+                             f"measured at an unknown time and load; 2 core(s) ({path})")
+
+
+def test_cli_dry_run_shows_the_calibration_and_recalibrate_measures_again(
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from test_output_safety import cli, write_scene
+
+    monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
+    fake = FakeMeasure(SMALL, 0.02).install(monkeypatch)
+    at_load(monkeypatch, 5.0)
+    scene = write_scene(tmp_path, "path: v.mp4, codec: h264")
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run")
+    assert rc == 0, err
+    assert "plan:      calibration: generator measured now (load 5.0); encoder measured now (load 5.0)" in out
+    assert "--recalibrate measures again" in out
+    at_load(monkeypatch, 0.3, NIGHT + 600)
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run")
+    assert rc == 0 and fake.gen_calls == 1, err
+    assert "generator cached, measured 2026-11-30 22:15 UTC (load 5.0)" in out and "--recalibrate" in out
+    rc, out, err = cli(capsys, "render", str(scene), "--dry-run", "--recalibrate")
+    assert rc == 0 and (fake.gen_calls, fake.enc_calls) == (2, 2), err
+    assert "generator measured now (load 0.3); encoder measured now (load 0.3)" in out and "--recalibrate" not in out

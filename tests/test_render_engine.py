@@ -16,6 +16,7 @@ from morphstudio.errors import RenderError
 from morphstudio.rendering import engine
 from morphstudio.rendering.engine import LATENT_CHUNK, render_latents
 from morphstudio.rendering.outputs import OutputSettings
+from morphstudio.scene.schema import NoiseSpec
 from morphstudio.sinks.testing import RecordingSegmentWriter
 
 FPS = 24.0
@@ -45,6 +46,23 @@ def test_every_segment_is_fed_in_order_and_committed_with_its_frames(gen: TinyGe
     assert_close_uint8(w.video(), expected_frames(gen, fn, range(n)))
     # Each commit carries the digest of exactly its segment's latents.
     assert [d for _, d in w.committed] == [sha_of_latents(fn(range(s, e))) for s, e in ranges]
+
+
+def test_animated_noise_loops_over_the_scene_unless_told_otherwise(gen: TinyGen) -> None:
+    """Animated noise's default period is the scene's duration, ``frame_count / fps`` when the caller gives
+    none; a duration given is used."""
+    n = 24
+    fn = tiny_latents(n)
+
+    def video(**kw: float) -> np.ndarray:
+        w = RecordingSegmentWriter([(0, n)])
+        render_latents(gen, fn, n, FPS, writer=w, batch=4, cpu_threads=1, jobs=1, progress=False,
+                       noise=NoiseSpec(mode="animated"), **kw)
+        return w.video()
+
+    default = video()
+    assert np.array_equal(default, video(duration=n / FPS))
+    assert not np.array_equal(default, video(duration=2 * n / FPS))
 
 
 def test_several_encoders_get_interleaved_batches_but_each_its_frames_in_order(gen: TinyGen) -> None:

@@ -21,7 +21,9 @@ import pytest
 from test_output_safety import cli, snapshot, write_scene
 from test_render_tinygen import TinyGen, decode, tiny_latents
 
+from morphstudio import api
 from morphstudio.errors import RenderError
+from morphstudio.rendering import engine
 from morphstudio.rendering.renderer import OutputSettings, render_latents
 from morphstudio.sinks.base import Sink, StreamInfo
 
@@ -55,9 +57,30 @@ def gen() -> TinyGen:
     return TinyGen(resolution=16).eval()
 
 
-def test_issue_repro_two_renders_to_one_output(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    """A slow render in another process holds the output; a second render (the CLI) fails at once, touches
-    nothing, and the first one completes with every frame."""
+class Calls:
+    """Counts the expensive steps a render takes before it writes: loading the model, planning (calibration)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.model = self.plan = 0
+        real_generator, real_plan = api.Scene.generator, engine.plan_render
+
+        def generator(scene: api.Scene):
+            self.model += 1
+            return real_generator(scene)
+
+        def plan_render(*args, **kwargs):
+            self.plan += 1
+            return real_plan(*args, **kwargs)
+
+        monkeypatch.setattr(api.Scene, "generator", generator)
+        monkeypatch.setattr(engine, "plan_render", plan_render)
+
+
+def test_issue_repro_two_renders_to_one_output(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """A slow render in another process holds the output; a second render (the CLI) fails at once — before it
+    loads the model or plans (calibrates) anything — touches nothing, and the first one completes with every
+    frame."""
     out = tmp_path / "shared.mkv"
     marker = tmp_path / "started"
     script = SLOW_RENDER.format(tests=str(Path(__file__).parent), n=N, fps=FPS, out=str(out), marker=str(marker))
@@ -72,9 +95,8 @@ def test_issue_repro_two_renders_to_one_output(capsys: pytest.CaptureFixture, tm
         other.mkdir()
         scene = write_scene(other, "path: x.mkv, codec: ffv1")
         parts_before = snapshot(tmp_path / ".shared.mkv.parts")
-        t0 = time.perf_counter()
+        calls = Calls(monkeypatch)
         rc, _, err = cli(capsys, "render", str(scene), "-o", str(out), "-q")
-        took = time.perf_counter() - t0
         assert rc == 2 and err.startswith(
             f"error: -o/--output: {out} is being written by another render (pid {first.pid} on "
             f"{socket.gethostname()}): wait for it to finish or choose another output (lock file "
@@ -84,7 +106,7 @@ def test_issue_repro_two_renders_to_one_output(capsys: pytest.CaptureFixture, tm
         # The refused render did not touch the first one's parts folder (new segments may have appeared).
         parts_after = snapshot(tmp_path / ".shared.mkv.parts")
         assert {k: v for k, v in parts_before.items() if k.startswith("seg_")}.items() <= parts_after.items()
-        assert took < 30
+        assert (calls.model, calls.plan) == (0, 0)
     finally:
         Path(str(marker) + ".go").write_text("go")
         stdout, stderr = first.communicate(timeout=300)
@@ -113,7 +135,8 @@ def test_a_stale_lock_of_a_dead_render_is_taken_over(gen: TinyGen, tmp_path: Pat
     assert decode(out)[1].shape[0] == N and not lock.exists()
 
 
-def test_a_held_lock_refuses_at_once_for_every_codec(gen: TinyGen, tmp_path: Path) -> None:
+def test_a_held_lock_refuses_at_once_for_every_codec(gen: TinyGen, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
     """Another process holding the lock (flock) on this host: refused before anything is written."""
     decoy = tmp_path / "decoy"
     decoy.mkdir()
@@ -125,12 +148,14 @@ def test_a_held_lock_refuses_at_once_for_every_codec(gen: TinyGen, tmp_path: Pat
         fd = os.open(lock, os.O_RDWR)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a separate open file: conflicts like another process
         before = snapshot(tmp_path)
+        calls = Calls(monkeypatch)
         try:
             with pytest.raises(RenderError) as info:
                 render_latents(gen, tiny_latents(N), N, FPS, progress=False,
                                output=OutputSettings(path=str(out), codec=codec, fps=FPS, segment_seconds=0.5))
         finally:
             os.close(fd)
+        assert calls.plan == 0  # refused before any planning or calibration
         assert str(info.value) == (f"output.path: {out} is being written by another render (pid 4242 on "
                                    f"{socket.gethostname()}): wait for it to finish or choose another output "
                                    f"(lock file {lock})")
@@ -190,3 +215,29 @@ def test_a_failed_render_releases_its_lock(gen: TinyGen, tmp_path: Path) -> None
     render_latents(gen, tiny_latents(N), N, FPS, progress=False,
                    output=OutputSettings(path=str(tmp_path / "v.mkv"), codec="ffv1", fps=FPS))
     assert decode(tmp_path / "v.mkv")[1].shape[0] == N
+
+
+def test_a_planning_error_after_the_lock_leaves_nothing(gen: TinyGen, tmp_path: Path) -> None:
+    """The lock (and the folders made for it) come before planning; a plan that fails gives them back."""
+    out = tmp_path / "new" / "deeper" / "v.mkv"
+    with pytest.raises(RenderError, match="--batch must be at least 1, got 0"):
+        render_latents(gen, tiny_latents(N), N, FPS, progress=False, batch=0,
+                       output=OutputSettings(path=str(out), codec="ffv1", fps=FPS))
+    assert list(tmp_path.iterdir()) == []
+    render_latents(gen, tiny_latents(N), N, FPS, progress=False, batch=8,
+                   output=OutputSettings(path=str(out), codec="ffv1", fps=FPS))
+    assert decode(out)[1].shape[0] == N and not (out.parent / ".v.mkv.lock").exists()
+
+
+def test_a_model_that_fails_to_load_releases_the_lock(capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The CLI takes the lock before the model loads; a load that fails leaves no lock and no new folder."""
+    def broken(scene: api.Scene):
+        raise RenderError("model: cannot read the checkpoint (test)")
+
+    monkeypatch.setattr(api.Scene, "generator", broken)
+    scene = write_scene(tmp_path, "path: x.mkv, codec: ffv1")
+    before = snapshot(tmp_path)
+    rc, _, err = cli(capsys, "render", str(scene), "-o", str(tmp_path / "new" / "v.mkv"), "-q")
+    assert rc == 2 and err.strip() == "error: model: cannot read the checkpoint (test)"
+    assert snapshot(tmp_path) == before

@@ -57,6 +57,11 @@ def test_segment_round_trips_through_json() -> None:
         Segment.from_dict({**data, "width": "64"})
     with pytest.raises(RenderError, match="frame range 5..5 is empty"):
         Segment.from_dict({**data, "start": 5, "stop": 5})
+    # A slideshow's half a frame per second is a valid rate (the scene allows any fps above 0); 0 is not.
+    slow = Segment.from_dict({**data, "fps": 0.5})
+    assert slow.fps == 0.5
+    with pytest.raises(RenderError, match="segment.fps: expected a positive number, got 0"):
+        Segment.from_dict({**data, "fps": 0})
 
 
 def test_a_segment_encoded_in_another_process_is_committed_by_the_driver(tmp_path: Path) -> None:
@@ -164,6 +169,19 @@ def test_other_latents_mean_the_segment_is_rendered_again(tmp_path: Path) -> Non
     again.abort()
 
 
+def test_a_commit_moves_the_encoding_rather_than_copying_it(tmp_path: Path) -> None:
+    """While a long render runs, the parts folder holds each finished segment once (no second copy under its
+    unfinished name eating the disk)."""
+    out = tmp_path / "v.mkv"
+    w = writer(out)
+    w.open()
+    try:
+        encode(w, w.missing_segments()[0])
+        assert sorted(p.name for p in parts_dir_for(out).iterdir()) == ["manifest.json", "seg_000000-000006.mkv"]
+    finally:
+        w.abort()
+
+
 def test_abort_before_any_commit_leaves_nothing_behind(tmp_path: Path) -> None:
     """The issue-7 finding: a failure before the first committed segment left an empty parts folder (only a
     manifest) and the folders it created."""
@@ -184,7 +202,11 @@ def test_abort_after_a_commit_keeps_it_for_resume(tmp_path: Path) -> None:
     out = tmp_path / "new" / "v.mkv"
     w = writer(out)
     w.open()
-    encode(w, w.missing_segments()[0])
+    first, second = w.missing_segments()[:2]
+    encode(w, first)
+    # A worker in another process was still encoding the second segment when the driver gave up: its
+    # unfinished file goes (the driver owns the folder), the committed segment stays.
+    w.partial_file(second, "worker-3").write_bytes(b"half a segment")
     w.abort()
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [".v.mkv.parts"]
     assert sorted(p.name for p in parts_dir_for(out).iterdir()) == ["manifest.json", "seg_000000-000006.mkv"]

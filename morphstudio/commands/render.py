@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--crf", metavar="Q", help="quality (lower is better; default: the codec's)")
     p.add_argument("--jobs", metavar="J", help="segment encoders at once (default: half the CPU cores)")
     add_threads_argument(p)
+    p.add_argument("--recalibrate", action="store_true",
+                   help="measure this machine's generator and encoder costs again, even if cached (e.g. after a "
+                        "calibration on a busy machine; --dry-run shows when and under what load it was measured)")
     p.add_argument("--preview", action="store_true", help="also show the frames in a window")
     p.add_argument("--watch", action="store_true",
                    help="preview in a window and re-render whenever the scene file changes (no video written)")
@@ -96,13 +99,14 @@ def run(args: argparse.Namespace) -> int:
         result = render_distributed(
             scene, RayExecutor(args.ray or None, workers=parse_int(args.workers, "--workers"), threads=threads),
             output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
-            threads=threads, resume=args.resume, progress=not args.quiet)
+            threads=threads, resume=args.resume, progress=not args.quiet, recalibrate=args.recalibrate)
     else:
         from morphstudio.rendering.renderer import render_scene
 
         result = render_scene(
             scene, output=override, frames=args.frames, batch=common["batch"], precision=common["precision"],
             preview=args.preview, resume=args.resume, progress=not args.quiet, jobs=jobs, threads=threads,
+            recalibrate=args.recalibrate,
         )
     n = len(result.frames)
     what = f"{n} frames {result.frames.start}..{result.frames.stop - 1}, {result.width}x{result.height}, " \
@@ -123,7 +127,8 @@ def dry_run(scene: Any, args: argparse.Namespace, common: dict[str, Any], overri
     check_output(out, scene.input_paths())
     gen = scene.generator()
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=args.frames, batch=common["batch"],
-                       precision=common["precision"], jobs=jobs, cpu_threads=threads)
+                       precision=common["precision"], jobs=jobs, cpu_threads=threads,
+                       recalibrate=getattr(args, "recalibrate", False))
     t0 = time.perf_counter()
     # Catches latent errors a real render would hit first, without projecting photos (minutes of work).
     scene.timeline(project=False).latents(list(plan.frames)[:1])

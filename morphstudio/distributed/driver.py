@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from morphstudio.distributed.executor import Executor
 from morphstudio.distributed.job import PROBE_NAME, SegmentJob, SegmentResult, WorkerSpec
 from morphstudio.errors import RenderError
 from morphstudio.formats import CODECS, STILL_CODECS
+
+if TYPE_CHECKING:
+    from morphstudio.sinks.lock import OutputClaim
 
 
 def render_distributed(
@@ -36,6 +39,7 @@ def render_distributed(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    recalibrate: bool = False,
 ) -> Any:
     """Render a scene's segments on ``executor`` and join them into the output.
 
@@ -51,6 +55,7 @@ def render_distributed(
         resume: Reuse the finished segments of an interrupted render (distributed or not) of the same output.
         progress: One progress bar (frames, fps, ETA) on a terminal.
         log: Where notes go (default: stderr).
+        recalibrate: Measure the driver's calibration again even if cached.
 
     Returns:
         A :class:`morphstudio.rendering.renderer.RenderResult`.
@@ -59,13 +64,8 @@ def render_distributed(
         RenderError: No video output, a refused output, another render holding it, or a worker failure;
             finished segments stay in the parts folder for ``resume``.
     """
-    from morphstudio.rendering.clock import segment_length
-    from morphstudio.rendering.noise import noise_identity
     from morphstudio.rendering.outputs import check_output
-    from morphstudio.rendering.plan import plan_render
-    from morphstudio.rendering.renderer import RenderResult
-    from morphstudio.scene.schema import NoiseSpec
-    from morphstudio.sinks.segmented import SegmentedVideoWriter, latents_digest, recorded_plan
+    from morphstudio.sinks.lock import OutputClaim
 
     t0 = time.perf_counter()
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -76,6 +76,30 @@ def render_distributed(
         raise RenderError(f"--ray: {out.codec} output is not made of segments; use a video codec "
                           f"({', '.join(c for c in CODECS if c not in STILL_CODECS)}) or render without --ray")
     check_output(out, scene.input_paths())
+    # Before the model loads or the plan is calibrated: a second render of this output fails at once.
+    claim = OutputClaim(out.path, out.label)
+    claim.acquire()
+    try:
+        return _render_claimed(scene, executor, out, claim, frames=frames, batch=batch, precision=precision,
+                               threads=threads, resume=resume, progress=progress, say=say, t0=t0,
+                               recalibrate=recalibrate)
+    except BaseException:
+        claim.release()  # a no-op once the writer has released it
+        claim.remove_created()
+        raise
+
+
+def _render_claimed(scene: Any, executor: Executor, out: Any, claim: OutputClaim, *, frames: Any,
+                    batch: int | None, precision: str | None, threads: int | None, resume: bool, progress: bool,
+                    say: Callable[[str], None], t0: float, recalibrate: bool) -> Any:
+    """:func:`render_distributed` once the output is claimed: plan, then the segments."""
+    from morphstudio.rendering.clock import segment_length
+    from morphstudio.rendering.noise import noise_identity
+    from morphstudio.rendering.plan import plan_render
+    from morphstudio.rendering.renderer import RenderResult
+    from morphstudio.scene.schema import NoiseSpec
+    from morphstudio.sinks.segmented import SegmentedVideoWriter, latents_digest, recorded_plan
+
     gen = scene.generator()  # the driver plans with the model (resolution, noise layers, measured speed)
     fingerprint = scene.fingerprint()
     if resume and (batch is None or threads is None):
@@ -88,7 +112,7 @@ def render_distributed(
 
         threads = max(1, usable_cores() // max(1, executor.workers))
     plan = plan_render(gen, scene.frame_count, scene.fps, out, frames=frames, batch=batch, precision=precision,
-                       jobs=1, cpu_threads=threads)
+                       jobs=1, cpu_threads=threads, recalibrate=recalibrate)
     fps = scene.fps
     noise = noise_identity(getattr(scene, "noise", None) or NoiseSpec())
     result = RenderResult(Path(out.path), plan.frames, plan.width, plan.height, fps, 0.0, plan.batch)
@@ -99,6 +123,8 @@ def render_distributed(
 
     for msg in out.notes:
         note(msg)
+    if claim.note:
+        note(claim.note)  # a stale lock of a render that died was taken over
     # The writer a single-process render uses, with the same identity: either can resume the other.
     writer = SegmentedVideoWriter(
         out.path, codec=out.codec, crf=out.crf, width=plan.width, height=plan.height, fps=fps, frames=plan.frames,
@@ -106,7 +132,8 @@ def render_distributed(
         identity={"fit": out.fit, "precision": str(plan.precision), "noise": noise,
                   "frame_count": scene.frame_count},
         batch=plan.batch, threads=plan.cpu_threads, audio=out.audio, encoder_threads=None,
-        segment_frames=segment_length(out.segment_seconds, fps), label=out.label, resume=resume, note=note)
+        segment_frames=segment_length(out.segment_seconds, fps), label=out.label, resume=resume, note=note,
+        claim=claim)
 
     def latents(seg: Any) -> np.ndarray:
         return np.asarray(scene.latents(list(range(seg.start, seg.stop))), dtype=np.float32)

@@ -35,6 +35,7 @@ from morphstudio.rendering.plan import RenderPlan, default_jobs, plan_render, to
 from morphstudio.rendering.worker import SinkWorker
 from morphstudio.scene.schema import NoiseSpec
 from morphstudio.sinks.base import Sink, StreamInfo
+from morphstudio.sinks.lock import OutputClaim
 from morphstudio.sinks.segmented import LatentsHasher, Segment, SegmentedVideoWriter, latents_digest, recorded_plan
 from morphstudio.sinks.tee import TeeSink
 from morphstudio.sinks.window import PreviewClosed
@@ -160,6 +161,8 @@ def render_latents(
     log: Callable[[str], None] | None = None,
     inputs: Inputs = (),
     writer: OutputWriter | None = None,
+    claim: OutputClaim | None = None,
+    recalibrate: bool = False,
 ) -> RenderResult:
     """Render frames of ``latents_fn`` with ``generator`` to a file and/or sinks.
 
@@ -189,6 +192,10 @@ def render_latents(
             output may be none of them, nor a folder holding one (see :func:`check_output`).
         writer: Write the output through this writer instead of a :class:`SegmentedVideoWriter` for ``output``
             (tests: :class:`morphstudio.sinks.testing.RecordingSegmentWriter`).
+        claim: The output's folder and lock, already taken (``render_scene`` takes them before the model
+            loads); released when the render ends, however it ends. ``None``: taken here, before any planning.
+        recalibrate: Measure the generator and encoder costs again even when this machine's calibration has
+            them (see :func:`morphstudio.rendering.plan.plan_cpu_render`).
 
     Returns:
         A :class:`RenderResult`.
@@ -205,20 +212,38 @@ def render_latents(
     def default_fingerprint() -> str:
         return fingerprint or "latents:" + latents_digest(latents_fn(list(range(min(frame_count, 4)))))
 
-    if resume and out.path is not None and writer is None and (batch is None or cpu_threads is None):
-        # The interrupted render's threads and batch: others would change a StyleGAN's pixels slightly.
-        rec = recorded_plan(Path(out.path), default_fingerprint())
-        if rec is not None:
-            batch = batch if batch is not None else rec.get("batch")
-            cpu_threads = cpu_threads if cpu_threads is not None else rec.get("threads")
-    plan = plan_render(generator, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
-                       jobs=jobs, cpu_threads=cpu_threads)
+    try:
+        if out.path is None and not sinks and writer is None:
+            raise RenderError("nothing to render to: give an output path or at least one sink")
+        if out.path is not None:
+            check_output(out, inputs)
+        if writer is None and out.path is not None:
+            # One render per output, decided first: a second render of this output fails here, before the
+            # plan's calibration (seconds to minutes) or a resume's manifest is read.
+            claim = claim if claim is not None else OutputClaim(out.path, out.label)
+            claim.acquire()
+        return _render(generator, latents_fn, frame_count, fps, out, noise, duration, frames, batch, precision,
+                       sinks, resume, jobs, cpu_threads, progress, should_stop, say, writer, claim, recalibrate,
+                       default_fingerprint, t0)
+    except BaseException:
+        if claim is not None:  # a no-op once the writer has released it; else nothing of the output was made
+            claim.release()
+            claim.remove_created()
+        raise
+
+
+def _render(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: float, out: OutputSettings,
+            noise: NoiseSpec | None, duration: float | None, frames: FrameSelection, batch: int | None,
+            precision: str | torch.dtype | None, sinks: Sequence[Sink], resume: bool, jobs: int | None,
+            cpu_threads: int | None, progress: bool, should_stop: Callable[[], bool] | None,
+            say: Callable[[str], None], writer: OutputWriter | None, claim: OutputClaim | None, recalibrate: bool,
+            default_fingerprint: Callable[[], str], t0: float) -> RenderResult:
+    """:func:`render_latents` once the output is claimed: plan, then the loop."""
+    plan = _plan(generator, latents_fn, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
+                 jobs=jobs, cpu_threads=cpu_threads, resume=resume and writer is None,
+                 fingerprint=default_fingerprint, recalibrate=recalibrate)
     if writer is not None and out.path is None:
         plan.jobs = max(1, min(jobs if jobs is not None else default_jobs(), len(writer.segments)))
-    if out.path is None and not sinks and writer is None:
-        raise RenderError("nothing to render to: give an output path or at least one sink")
-    if out.path is not None:
-        check_output(out, inputs)
     rng = plan.frames
     info = StreamInfo(plan.width, plan.height, fps, len(rng), rng.start)
     noise_spec = noise if noise is not None else NoiseSpec()
@@ -233,6 +258,8 @@ def render_latents(
 
     for msg in out.notes:
         note(msg)
+    if claim is not None and claim.note:
+        note(claim.note)  # a stale lock of a render that died was taken over
     if writer is None and out.path is not None:
         writer = SegmentedVideoWriter(
             out.path, codec=out.codec, crf=out.crf, width=plan.width, height=plan.height, fps=fps, frames=rng,
@@ -240,7 +267,8 @@ def render_latents(
             identity={"fit": out.fit, "precision": str(plan.precision), "noise": noise_identity(noise_spec),
                       "frame_count": frame_count},
             batch=plan.batch, threads=plan.cpu_threads, audio=out.audio, encoder_threads=plan.encoder_threads,
-            segment_frames=segment_length(out.segment_seconds, fps), label=out.label, resume=resume, note=note)
+            segment_frames=segment_length(out.segment_seconds, fps), label=out.label, resume=resume, note=note,
+            claim=claim)
 
     extra = None
     if sinks:
@@ -251,7 +279,7 @@ def render_latents(
     lanes: list[_Lane] = []
     try:
         if writer is not None:
-            # One render per output: the writer takes the lock before anything of the output is touched.
+            # The output's lock is held already (taken before planning); the writer prepares the parts folder.
             writer.open()
             todo = writer.missing_segments(lambda seg: segment_digest(latents_fn, seg))
             lanes = [_Lane(seg.start, seg.stop, segment=seg) for seg in todo]
@@ -304,6 +332,20 @@ def render_latents(
         raise
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _plan(generator: Generator, latents_fn: LatentsFn, frame_count: int, fps: float, out: OutputSettings, *,
+          frames: FrameSelection, batch: int | None, precision: str | torch.dtype | None, jobs: int | None,
+          cpu_threads: int | None, resume: bool, fingerprint: Callable[[], str], recalibrate: bool) -> RenderPlan:
+    """The render's plan; with ``resume``, the interrupted render's recorded threads and batch are kept (others
+    would change a StyleGAN's pixels slightly)."""
+    if resume and out.path is not None and (batch is None or cpu_threads is None):
+        rec = recorded_plan(Path(out.path), fingerprint())
+        if rec is not None:
+            batch = batch if batch is not None else rec.get("batch")
+            cpu_threads = cpu_threads if cpu_threads is not None else rec.get("threads")
+    return plan_render(generator, frame_count, fps, out, frames=frames, batch=batch, precision=precision,
+                       jobs=jobs, cpu_threads=cpu_threads, recalibrate=recalibrate)
 
 
 class _Stopped(Exception):

@@ -11,7 +11,9 @@ plan comes from measurements:
 
 Both are cached per machine (CPU model, usable cores, torch version, host) and per model *architecture* (family,
 constructor kwargs, parameter shapes: the weights' values do not change the cost), under
-``$MORPHSTUDIO_CACHE/calibration`` (default ``~/.cache/morphstudio/calibration``). :func:`choose_plan` then
+``$MORPHSTUDIO_CACHE/calibration`` (default ``~/.cache/morphstudio/calibration``), each with the time and the
+1-minute load average it was measured at: ``--dry-run`` shows them, and a calibration taken on a machine busier
+than its cores is flagged; ``render --recalibrate`` measures again. :func:`choose_plan` then
 predicts the time per frame of every candidate from those figures alone (pure arithmetic, so tests feed it fake
 timings) and takes the fastest, preferring the least CPU per frame on near-ties.
 
@@ -97,6 +99,20 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``None`` where the platform has none): what else was running while a
+    calibration measured."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch (when a calibration was measured; a function so tests can fix it)."""
+    return time.time()
 
 
 def thread_candidates(cores: int) -> list[int]:
@@ -260,28 +276,48 @@ def model_key(generator: Any) -> str:
 class CalibrationCache:
     """Measured costs for one machine, in ``cache_dir()/<machine key>.json``.
 
-    Entries are keyed by what was measured (model key, precision, output size; codec, quality, size). A file
-    written for another machine description, another format, or one that cannot be read is ignored and
-    replaced: the figures are re-measured, never trusted blindly.
+    Entries are keyed by what was measured (model key, precision, output size; codec, quality, size); beside
+    each, ``measured`` keeps when (``at``, epoch seconds) and under what 1-minute load average (``load``) it
+    was measured. A file written for another machine description, another format, or one that cannot be read
+    is ignored and replaced: the figures are re-measured, never trusted blindly.
     """
 
     def __init__(self, folder: Path | None = None, machine: dict[str, Any] | None = None) -> None:
         self.machine = machine if machine is not None else machine_description()
         self.path = (folder or cache_dir()) / f"{machine_key(self.machine)}.json"
         self.entries: dict[str, Any] = {}
+        self.measured: dict[str, Any] = {}
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             data = None
         if isinstance(data, dict) and data.get("format") == CACHE_FORMAT and data.get("machine") == self.machine:
             self.entries = dict(data.get("entries") or {})
+            measured = data.get("measured")
+            self.measured = dict(measured) if isinstance(measured, dict) else {}
 
     def get(self, key: str) -> Any:
         return self.entries.get(key)
 
-    def put(self, key: str, value: Any) -> None:
+    def when(self, key: str) -> tuple[float | None, float | None]:
+        """``(at, load)`` of an entry's measurement: epoch seconds and the 1-minute load average (``None`` when
+        unknown: a file written before they were recorded, or a platform without a load average)."""
+        meta = self.measured.get(key)
+        if not isinstance(meta, dict):
+            return None, None
+
+        def number(v: Any) -> float | None:
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        return number(meta.get("at")), number(meta.get("load"))
+
+    def put(self, key: str, value: Any, load: float | None = None) -> None:
+        """Store ``value`` for ``key`` with the time and ``load`` (the load average taken before measuring;
+        default: now) and write the file (an unwritable cache only costs a re-measurement next time)."""
         self.entries[key] = value
-        data = {"format": CACHE_FORMAT, "machine": self.machine, "entries": self.entries}
+        self.measured[key] = {"at": wall_clock(), "load": load if load is not None else load_average()}
+        data = {"format": CACHE_FORMAT, "machine": self.machine, "entries": self.entries,
+                "measured": self.measured}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
@@ -404,7 +440,8 @@ def measure_encoder(frames: np.ndarray, codec: str, crf: int | None, fps: float,
 
 def plan_cpu_render(generator: Any, width: int, height: int, fit: str, precision: torch.dtype, *, codec: str | None,
                     crf: int | None, fps: float, ext: str, frames: int, threads: int | None = None,
-                    batch: int | None = None, cache: CalibrationCache | None = None) -> CpuPlan:
+                    batch: int | None = None, cache: CalibrationCache | None = None,
+                    recalibrate: bool = False) -> CpuPlan:
     """Threads and batch for a CPU render, from cached or fresh measurements (``threads`` and ``batch``, when
     given, are kept as they are).
 
@@ -422,6 +459,7 @@ def plan_cpu_render(generator: Any, width: int, height: int, fit: str, precision
         threads: ``--threads``.
         batch: ``--batch``.
         cache: Where measurements are kept (default: this machine's file in :func:`cache_dir`).
+        recalibrate: Measure again even what the cache has (``render --recalibrate``), and keep the new figures.
     """
     if threads is not None and batch is not None:
         return CpuPlan(threads, batch, None, [f"given: {threads} torch thread(s), batch {batch}"], "given")
@@ -429,31 +467,68 @@ def plan_cpu_render(generator: Any, width: int, height: int, fit: str, precision
     cache = cache or CalibrationCache()
     max_b = int(max(1, min(MAX_CPU_BATCH, frames)))
     gkey = f"gen:{model_key(generator)}:{precision}:{width}x{height}:{fit}:max{max_b}"
-    cached = _costs_from_json(cache.get(gkey))
+    # Taken before measuring, so it shows the other load on the machine rather than the measurement's own.
+    load = load_average()
+    cached = None if recalibrate else _costs_from_json(cache.get(gkey))
     source = "cached"
+    stages = [("generator", gkey, cached is None)]  # (stage, cache key, measured now)
     if cached is None:
         source = "measured"
         cands = [threads] if threads else thread_candidates(cores)
         cached = measure_generator(generator, width, height, fit, precision, cands, max_b)
         if threads is None:
-            cache.put(gkey, _costs_to_json(cached))
+            cache.put(gkey, _costs_to_json(cached), load)
     enc = None
     if codec is not None:
         ekey = f"enc:{codec}:{crf}:{width}x{height}:{ext}"
-        enc = cache.get(ekey)
-        if not isinstance(enc, (int, float)) or enc <= 0:
+        enc = None if recalibrate else cache.get(ekey)
+        fresh = not isinstance(enc, (int, float)) or enc <= 0
+        if fresh:
             from morphstudio.rendering.batcher import Batcher
 
             ws = _calibration_latents(generator, 8)
             with Batcher(generator, width, height, fit, precision) as b:
                 sample = b.submit(ws, list(range(len(ws)))).result()
             enc = measure_encoder(sample, codec, crf, fps, ext)
-            cache.put(ekey, enc)
+            cache.put(ekey, enc, load)
             source = "measured"
+        stages.append(("encoder", ekey, fresh))
     plan = choose_plan(cached, enc, cores, threads=threads, batch=batch, max_batch=max_b)
-    note = f"calibration {source} ({cache.path})"
-    return CpuPlan(plan.threads, plan.batch, plan.seconds_per_frame, [*plan.why, note],
+    notes = calibration_notes(cache, stages, cores, load)
+    return CpuPlan(plan.threads, plan.batch, plan.seconds_per_frame, [*plan.why, *notes],
                    "given" if (threads or batch) else source)
+
+
+def calibration_notes(cache: CalibrationCache, stages: Sequence[tuple[str, str, bool]], cores: int,
+                      load_now: float | None) -> list[str]:
+    """``--dry-run``'s lines on where the figures came from: measured now or cached (when, and under what
+    1-minute load average), the cache file, and a suggestion to ``--recalibrate`` when a figure was measured
+    under a load above the cores (other work slowed the measurement, so the plan follows figures that are off).
+
+    Args:
+        cache: The calibration cache.
+        stages: ``(stage, cache key, measured now)`` for each figure the plan used.
+        cores: Usable cores.
+        load_now: The load average taken before this run's measurements.
+    """
+    parts: list[str] = []
+    busy: list[float] = []
+    for stage, key, fresh in stages:
+        at, load = (wall_clock(), load_now) if fresh else cache.when(key)
+        how = f" (load {load:.1f})" if load is not None else ""
+        if fresh:
+            parts.append(f"{stage} measured now{how}")
+        elif at is None:
+            parts.append(f"{stage} cached, measured at an unknown time and load")
+        else:
+            parts.append(f"{stage} cached, measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(at))}{how}")
+        if load is not None and load > cores:
+            busy.append(load)
+    lines = [f"calibration: {'; '.join(parts)}; {cores} core(s) ({cache.path})"]
+    if busy:
+        lines.append(f"   measured under load {max(busy):.1f} > {cores} core(s): other work slowed the measurement, "
+                     "so the plan may be off; --recalibrate measures again (best on a quieter machine)")
+    return lines
 
 
 # --- projection and encoder training ------------------------------------------------------------------------------
@@ -494,10 +569,7 @@ def plan_torch_threads(generator: Any, batch: int = 1, threads: int | None = Non
         return None, f"on {generator.device}: CPU threads left as they are"
     cores = usable_cores()
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            load = 0.0
+        load = load_average() or 0.0
     free = max(1, min(cores, cores - int(load)))
     cache = cache or CalibrationCache()
     key = f"train:{model_key(generator)}:b{batch}"
@@ -508,7 +580,7 @@ def plan_torch_threads(generator: Any, batch: int = 1, threads: int | None = Non
             costs = {int(k): float(v) for k, v in got.items()}
     if not costs:
         costs = measure_training_step(generator, batch, thread_candidates(cores))
-        cache.put(key, {str(k): v for k, v in costs.items()})
+        cache.put(key, {str(k): v for k, v in costs.items()}, load)
     usable = {t: s for t, s in costs.items() if t <= free} or {min(costs): costs[min(costs)]}
     best = min(usable.values())
     pick = min(t for t, s in usable.items() if s <= best * (1 + TIE))
@@ -626,8 +698,11 @@ def plan_render(
     precision: str | torch.dtype | None = None,
     jobs: int | None = None,
     cpu_threads: int | None = None,
+    recalibrate: bool = False,
 ) -> RenderPlan:
     """Decide frames, size, batch size, segments and threads (validating everything a user can get wrong).
+
+    ``recalibrate`` measures a CPU render's stage costs again even when they are cached.
 
     Raises:
         RenderError: Bad frame range, batch size, size, codec/container combination.
@@ -666,7 +741,7 @@ def plan_render(
                               codec=out.codec if out.path is not None else None, crf=out.crf, fps=fps,
                               ext=Path(out.path).suffix.lower() if out.path is not None else "",
                               frames=min(len(rng), auto_batch_size(generator, width, height, dtype)),
-                              threads=cpu_threads, batch=batch)
+                              threads=cpu_threads, batch=batch, recalibrate=recalibrate)
         bs, threads, why = cpu.batch, cpu.threads, cpu.why
     else:
         bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)

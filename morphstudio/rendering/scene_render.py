@@ -17,6 +17,7 @@ from morphstudio.rendering.clock import FrameSelection
 from morphstudio.rendering.engine import RenderResult, render_latents
 from morphstudio.rendering.outputs import OutputOverride, OutputSettings, check_output
 from morphstudio.sinks.base import Sink
+from morphstudio.sinks.lock import OutputClaim
 from morphstudio.sinks.window import preview_sinks
 
 
@@ -55,6 +56,7 @@ def render_scene(
     threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
+    recalibrate: bool = False,
 ) -> RenderResult:
     """Render a :class:`morphstudio.api.Scene` (what ``morphstudio.render(scene, ...)`` calls).
 
@@ -73,29 +75,42 @@ def render_scene(
         threads: Torch CPU threads (default: planned, see ``morphstudio.rendering.plan``).
         should_stop: Polled each batch; True stops the render.
         log: Where notes go.
+        recalibrate: Measure this machine's generator and encoder costs again even if they are cached.
 
     Returns:
         A :class:`RenderResult`.
     """
     out = scene.resolved_output(output)
     inputs = scene.input_paths()
-    if out is not None:
-        check_output(out, inputs)  # before the model loads: a refused output fails at once
-    gen = scene.generator()
-    if device is not None:
-        dev = resolve_device(device)
-        if gen.device != dev:
-            gen = gen.to(dev)
-    extra = list(sinks or [])
-    if preview:  # no display: the file is still written, the window is skipped with a note
-        writes_file = out is not None and out.path is not None
-        extra += preview_sinks(preview_scale(out, gen.resolution), writes_file=writes_file, log=log)
+    claim = None
+    if out is not None and out.path is not None:
+        # Before the model loads: a refused output, or one another render is writing, fails at once.
+        check_output(out, inputs)
+        claim = OutputClaim(out.path, out.label)
+        claim.acquire()
+    try:
+        gen = scene.generator()
+        if device is not None:
+            dev = resolve_device(device)
+            if gen.device != dev:
+                gen = gen.to(dev)
+        extra = list(sinks or [])
+        if preview:  # no display: the file is still written, the window is skipped with a note
+            writes_file = out is not None and out.path is not None
+            extra += preview_sinks(preview_scale(out, gen.resolution), writes_file=writes_file, log=log)
+        fingerprint = scene.fingerprint()
+    except BaseException:
+        if claim is not None:
+            claim.release()
+            claim.remove_created()
+        raise
+    # render_latents owns the claim from here: it releases it however the render ends.
     return render_latents(
         gen, scene.latents, scene.frame_count, scene.fps,
         output=out, noise=scene.noise, duration=scene.duration,
-        frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=scene.fingerprint(),
+        frames=frames, batch=batch, precision=precision, sinks=extra, fingerprint=fingerprint,
         resume=resume, jobs=jobs, cpu_threads=threads, progress=progress, should_stop=should_stop, log=log,
-        inputs=inputs,
+        inputs=inputs, claim=claim, recalibrate=recalibrate,
     )
 
 

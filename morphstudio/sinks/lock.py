@@ -149,3 +149,81 @@ class OutputLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class OutputClaim:
+    """What a render holds on its output from before any planning or model work to its end: the output's folder
+    (made if missing, removed again if this render made it and leaves nothing there) and the lock.
+
+    Taken first, so a second render of the same output fails at once — before a model loads or a calibration
+    runs — and hands over to the writer, which releases it when the render ends (:meth:`release`,
+    :meth:`remove_created`).
+
+    Args:
+        output: The output file or folder (absolute).
+        label: How messages name the output's field (``output.path``, ``-o``).
+    """
+
+    def __init__(self, output: str | Path, label: str = "output.path") -> None:
+        self.output = Path(output)
+        self.label = label
+        self.lock = OutputLock(output, label)
+        self.held = False
+        self._created: list[Path] = []  # folders this claim made, deepest first
+
+    @property
+    def note(self) -> str | None:
+        """A note when a stale lock (its render died) was taken over, else None."""
+        return self.lock.note
+
+    def acquire(self) -> str | None:
+        """Make the output's folder if missing and take the lock (a second call does nothing).
+
+        Returns:
+            A note when a stale lock was taken over, else None.
+
+        Raises:
+            RenderError: The folder cannot be made or written, or another render holds the output (the
+                folders made for it are removed again).
+        """
+        if self.held:
+            return self.note
+        self._prepare_folder()
+        try:
+            note = self.lock.acquire()
+        except BaseException:
+            self.remove_created()
+            raise
+        self.held = True
+        return note
+
+    def release(self) -> None:
+        """Give the lock up. Safe to call more than once."""
+        if self.held:
+            self.lock.release()
+            self.held = False
+
+    def remove_created(self) -> None:
+        """Remove the folders :meth:`acquire` made, while they are empty (anything put there is left alone)."""
+        for folder in self._created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created = []
+
+    def _prepare_folder(self) -> None:
+        parent = self.output.parent
+        missing: list[Path] = []
+        p = parent
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RenderError(f"output.path: cannot create the folder {parent}: {exc.strerror or exc}") from None
+        self._created = missing
+        if not os.access(parent, os.W_OK):
+            self.remove_created()
+            raise RenderError(f"output.path: the folder {parent} is not writable")

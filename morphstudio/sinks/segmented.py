@@ -38,7 +38,7 @@ from morphstudio.formats import FOLDER_CODECS, STILL_CODECS
 from morphstudio.sinks.base import Sink
 from morphstudio.sinks.ffmpeg import FfmpegSink, container_check, crf_check, muxer_for, partial_name, run_ffmpeg
 from morphstudio.sinks.image_folder import ImageFolderSink
-from morphstudio.sinks.lock import OutputLock
+from morphstudio.sinks.lock import OutputClaim
 from morphstudio.sinks.manifest import (
     Manifest,
     LatentsHasher,
@@ -139,11 +139,6 @@ class Segment:
     def key(self) -> str:
         """The manifest's key of this segment (``"start-stop"``)."""
         return f"{self.start}-{self.stop}"
-
-    @property
-    def plan(self) -> dict[str, int | None]:
-        """The render plan as the manifest records it."""
-        return {"batch": self.batch, "threads": self.threads}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields (for another process: ``Segment.from_dict(json.loads(json.dumps(seg.to_dict())))``)."""
@@ -285,6 +280,9 @@ class SegmentedVideoWriter:
         label: How messages name the output's field (``scene.yaml:4: output.path``, ``-o``).
         resume: Reuse verified segments of an interrupted render of the same output.
         note: Where notes for the user go (a lock taken over, resume decisions).
+        claim: The output's folder and lock, already taken by the caller (before planning, so a second render
+            of the output fails before any model or calibration work); the writer releases it when it ends.
+            ``None``: :meth:`open` takes it.
 
     Call :meth:`open` first, then :meth:`missing_segments`; feed each missing segment's frames to
     :meth:`segment_sink` and :meth:`commit` it; end with :meth:`finish` or, on any failure, :meth:`abort`.
@@ -311,6 +309,7 @@ class SegmentedVideoWriter:
         label: str = "output.path",
         resume: bool = False,
         note: Callable[[str], None] | None = None,
+        claim: OutputClaim | None = None,
     ) -> None:
         self.path = Path(path)
         self.codec = codec
@@ -346,9 +345,7 @@ class SegmentedVideoWriter:
         self.manifest: Manifest | None = None
         self.reused: list[Segment] = []
         self._missing: list[Segment] | None = None
-        self._lock = OutputLock(self.path, label)
-        self._created: list[Path] = []  # folders this render made (removed again if it fails before a commit)
-        self._open = False
+        self._claim = claim if claim is not None else OutputClaim(self.path, label)
 
     # --- setting up ---------------------------------------------------------------------------------------------
 
@@ -358,22 +355,18 @@ class SegmentedVideoWriter:
                 "segment_frames": self.segment_frames, **self.identity}
 
     def open(self) -> None:
-        """Create the output's folder, take the output lock, and prepare the parts folder (replaced, or kept
-        with its finished segments when resuming a matching render).
+        """Create the output's folder and take the output lock (unless the caller's claim already holds them),
+        and prepare the parts folder (replaced, or kept with its finished segments when resuming a matching
+        render).
 
         Raises:
             RenderError: The folder cannot be made or written, another render holds the output, or a parts
                 folder morphstudio did not make is in the way.
         """
-        self._prepare_folder()
-        try:
-            taken = self._lock.acquire()
+        if not self._claim.held:
+            taken = self._claim.acquire()  # removes the folders it made if the lock is refused
             if taken:
                 self._note(taken)
-        except BaseException:
-            self._remove_created()
-            raise
-        self._open = True
         try:
             if self.segmented:
                 self.manifest, note = open_parts(self.parts, self.fingerprint, self.settings(), self.resume,
@@ -383,30 +376,6 @@ class SegmentedVideoWriter:
         except BaseException:
             self.abort()
             raise
-
-    def _prepare_folder(self) -> None:
-        parent = self.path.parent
-        missing: list[Path] = []
-        p = parent
-        while not p.exists() and p != p.parent:
-            missing.append(p)
-            p = p.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RenderError(f"output.path: cannot create the folder {parent}: {exc.strerror or exc}") from None
-        self._created = missing  # deepest first
-        if not os.access(parent, os.W_OK):
-            self._remove_created()
-            raise RenderError(f"output.path: the folder {parent} is not writable")
-
-    def _remove_created(self) -> None:
-        for folder in self._created:
-            try:
-                folder.rmdir()  # only if still empty: anything else put there is left alone
-            except OSError:
-                break
-        self._created = []
 
     # --- the work -----------------------------------------------------------------------------------------------
 
@@ -513,12 +482,10 @@ class SegmentedVideoWriter:
                 remove_parts(self.parts)  # only a manifest: nothing a resume could use
         self._release()
         if not self.segmented or self.manifest is None or not self.manifest.segments:
-            self._remove_created()
+            self._claim.remove_created()
 
     def _release(self) -> None:
-        if self._open:
-            self._lock.release()
-            self._open = False
+        self._claim.release()
 
 
 def segment_file_hash(path: Path) -> str:
