@@ -30,6 +30,7 @@ from typing import Any
 from morphstudio.distributed.executor import Executor
 from morphstudio.distributed.job import SegmentJob, SegmentRenderer, SegmentResult, WorkerSpec
 from morphstudio.errors import RenderError
+from morphstudio.sinks.lock import pid_alive
 
 INSTALL_HINT = "--ray: Ray is not installed; install it with: pip install 'morphstudio[ray]' (or pip install 'ray>=2.40')"
 # A worker that dies has its segments retried on a restarted worker (Ray's own actor restarts and task
@@ -98,21 +99,11 @@ def _sweep_stale_temp(tmp: Path) -> list[Path]:
             pid = int(pid_text)
         except (OSError, ValueError):
             continue
-        if owner_host != host or pid == os.getpid() or _alive(pid):
+        if owner_host != host or pid == os.getpid() or pid_alive(pid):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 def _package_root() -> str:

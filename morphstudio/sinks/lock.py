@@ -30,7 +30,8 @@ def lock_path_for(output: str | Path) -> Path:
     return out.with_name(f".{out.name}.lock")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -117,7 +118,7 @@ class OutputLock:
                     f"is running there, delete {self.path}"
                 )
             pid = old.get("pid")
-            if fcntl is None and isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
+            if fcntl is None and isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
                 raise self._busy(old)
             self.note = (f"note: took over the lock {self.path} of an earlier render ({_owner(old)}) that is no "
                          "longer running")
