@@ -252,13 +252,64 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return rc, capsys.readouterr().err
 
 
-def test_named_attr_says_directions_are_not_installed(live_run: dict[str, Any], tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    rc, err = run_cli(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "o.mkv"), "--no-window",
-                       "--attr", "smile=1.5"], capsys)
-    assert rc == 2
-    assert "error: --attr smile: named directions need morphstudio directions (not installed yet)" in err
-    assert "Traceback" not in err
+SHIPPED = Path(morphstudio.__file__).parent / "edit" / "builtin" / "dcgan-faces64"
+
+
+def test_a_named_attr_edits_the_face_as_its_library_file_does(tmp_path: Path) -> None:
+    """``--attr smile=3`` is the shipped ``smile.npz`` given by path: the same frames; and the strength matters
+    inside the face only (``smile=-3`` differs there, never outside)."""
+    clip, frames = make_clip(tmp_path, n=3, no_face=())
+    outs = {}
+    for key, attr in (("name", "smile=3"), ("path", f"{SHIPPED / 'smile.npz'}=3"), ("frown", "smile=-3")):
+        outs[key] = tmp_path / f"{key}.mkv"
+        assert main(["live", "--input", str(clip), "-o", str(outs[key]), "--codec", "ffv1", "--no-window", "-q",
+                     "--device", "cpu", "--attr", attr]) == 0
+    got = {k: decode(v)[1] for k, v in outs.items()}
+    np.testing.assert_array_equal(got["name"], got["path"])
+    yy, xx = np.mgrid[0:H, 0:W]
+    for i in range(3):
+        dist = np.hypot(xx - centre(i)[0], yy - centre(i)[1])
+        diff = np.abs(got["name"][i].astype(np.int16) - got["frown"][i]).sum(-1)
+        assert diff[dist > 0.7 * FACE_SIDE].max() == 0
+        assert diff[dist < 0.3 * FACE_SIDE].mean() > 3, f"frame {i}: smile=3 and smile=-3 look the same"
+
+
+def test_a_named_attr_keeps_its_files_set_semantics() -> None:
+    """The shipped smile is a fitted boundary (``set``): whatever face comes in, its signed distance to the
+    boundary, (w . n + intercept) / scale with the numbers stored in the file, comes out at the given value."""
+    import json
+
+    from morphstudio.live.edits import build_edits
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    edits = build_edits(G, scene=None, attrs=["smile=1.5"], target=None, morph=0.5, model="builtin:dcgan-faces64")
+    with np.load(SHIPPED / "smile.npz") as z:
+        n = z["direction"].astype(np.float64).reshape(-1)
+        prov = json.loads(z["provenance"].tobytes().decode())
+    assert prov["semantics"] == "set"
+    n /= np.linalg.norm(n)
+    ws = np.random.RandomState(0).randn(5, 1, G.w_dim).astype(np.float32) * np.array([0.5, 1, 1.5, 2, 3])[:, None,
+                                                                                                          None]
+    out = edits.apply(ws, np.zeros(5)).astype(np.float64).reshape(5, -1)
+    dist = (out @ n + prov["intercept"]) / prov["scale"]
+    np.testing.assert_allclose(dist, 1.5, atol=1e-4)
+
+
+def test_unknown_and_ambiguous_names_get_one_line(live_run: dict[str, Any], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    clip = str(live_run["clip"])
+    rc, err = run_cli(["live", "--input", clip, "-o", str(tmp_path / "o.mkv"), "--no-window", "--attr", "smle=1.5"],
+                      capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "error: --attr smle: no direction named 'smle' for model 'dcgan-faces64'" in err
+    assert "library: age, eyes_open, gender, mouth_open, pitch, smile, yaw" in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smile").write_bytes(b"")  # a file in the current folder with a library direction's name
+    rc, err = run_cli(["live", "--input", clip, "-o", "o.mkv", "--no-window", "--attr", "smile=1"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "--attr smile: direction 'smile' is ambiguous" in err and "write ./smile for the file" in err
+    assert not (tmp_path / "o.mkv").exists()
 
 
 @pytest.mark.parametrize("attr, says", [("scenes/directions/nope.npy=1", "direction file not found"),

@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", default="auto", help="latent encoder: auto (the shipped one for the model) or a path")
     p.add_argument("--scene", type=Path, default=None, metavar="EDITS.yaml",
                    help="a scene whose attribute tracks and deform loops play on the face (its faces name --target)")
-    p.add_argument("--attr", action="append", default=[], metavar="FILE=VALUE",
-                   help="a direction file and its strength, e.g. scenes/directions/dcgan-light.npy=1.5 (repeatable)")
+    p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
+                   help="a direction (a library name such as smile, or a file) and its strength, e.g. smile=1.5 or "
+                        "scenes/directions/dcgan-light.npy=1.5; applied with the file's set / add semantics "
+                        "(repeatable)")
     p.add_argument("--target", default=None, metavar="FACE",
                    help="morph toward: a --scene face name, seed:N, or a photo / latent file")
     p.add_argument("--morph", type=float, default=0.5, help="how far toward --target (0..1, default 0.5)")

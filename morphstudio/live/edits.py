@@ -1,5 +1,5 @@
 """The edits live mode applies to each frame's latent: a scene's attribute tracks and deform loops, ``--attr``
-direction files with fixed strengths, and ``--target`` (a morph toward another face).
+directions (library names or files) with their strengths, and ``--target`` (a morph toward another face).
 
 Everything is read through the scene machinery (:mod:`morphstudio.api` / :mod:`morphstudio.timeline`): direction
 files are loaded, checked and scaled exactly as in a render, and strengths follow the scene's keyframes. What live
@@ -21,41 +21,54 @@ LATENT_SUFFIXES = (".npy", ".npz")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def resolve_attr(name_or_path: str) -> Path:
-    """The direction file an ``--attr NAME=VALUE`` refers to.
-
-    Today only files are accepted; a bare name (``smile``) will be looked up in the direction library once
-    ``morphstudio directions`` exists, and this is the one place that lookup plugs in.
+def resolve_attr(name_or_path: str, model: str) -> Path:
+    """The direction file an ``--attr NAME=VALUE`` refers to, by the directions library's rule
+    (:func:`morphstudio.edit.directions.resolve`): a value with a path separator or an ``.npy`` / ``.npz``
+    suffix is a file (relative to the current folder); anything else is a name in ``model``'s library.
 
     Raises:
-        MorphError: A name (not a file), or a path that does not exist.
+        MorphError: An unknown or ambiguous name (the message names the library), or a file that does not exist.
     """
-    p = Path(name_or_path).expanduser()
-    looks_like_path = p.suffix.lower() in LATENT_SUFFIXES or "/" in name_or_path or "\\" in name_or_path
-    if p.is_file():
-        return p
-    if looks_like_path:
+    from morphstudio.edit import directions as dirs
+
+    try:
+        path = dirs.resolve(name_or_path, model, Path.cwd())
+    except dirs.DirectionError as err:
+        raise MorphError(f"--attr {name_or_path}: {err.message}") from None
+    if not path.is_file():
         raise MorphError(f"--attr {name_or_path}: direction file not found")
-    raise MorphError(f"--attr {name_or_path}: named directions need morphstudio directions (not installed yet)",
-                     hint="give a direction file instead, e.g. --attr scenes/directions/dcgan-light.npy=1.5")
+    return path
 
 
-def parse_attr(text: str) -> tuple[Path, float]:
-    """``PATH_OR_NAME=VALUE`` -> (direction file, strength).
+def parse_attr(text: str, model: str = "builtin:dcgan-faces64") -> tuple[Path, float]:
+    """``NAME=VALUE`` or ``PATH=VALUE`` -> (direction file, strength).
 
     Raises:
         MorphError: No ``=``, a value that is not a finite number, or an unknown direction.
     """
     key, sep, value = text.rpartition("=")
     if not sep or not key:
-        raise MorphError(f"--attr {text}: expected NAME=VALUE or PATH=VALUE (e.g. dirs/smile.npy=1.5)")
+        raise MorphError(f"--attr {text}: expected NAME=VALUE or PATH=VALUE (e.g. smile=1.5 or dirs/smile.npz=1.5)")
     try:
         strength = float(value)
     except ValueError:
         raise MorphError(f"--attr {text}: strength {value!r} is not a number") from None
     if not np.isfinite(strength) or abs(strength) > 100:
         raise MorphError(f"--attr {text}: strength {value} must be a finite number between -100 and 100")
-    return resolve_attr(key), strength
+    return resolve_attr(key, model), strength
+
+
+def attr_semantics(path: Path, shown: str) -> str:
+    """``"set"`` or ``"add"``: what the direction file says its value means (``add`` for a bare file), as in
+    ``morphstudio edit --attr``.
+
+    Raises:
+        SceneError: The file is damaged or its provenance is not valid.
+    """
+    from morphstudio.edit import directions as dirs
+    from morphstudio.scene.yamlmap import Locator
+
+    return dirs.load(path, shown=shown, loc=Locator(), field_path=("--attr", shown)).semantics
 
 
 def target_face_spec(target: str, scene_faces: set[str]) -> dict[str, Any] | str:
@@ -152,7 +165,7 @@ def build_edits(generator: Any, *, scene: str | None, attrs: list[str], target: 
         user = load_scene(scene, model=model, latent_space=space)
         edits.timelines.append(user.timeline())
         edits.duration, edits.loop = user.duration, user.is_loop
-    parsed = [parse_attr(a) for a in attrs]
+    parsed = [parse_attr(a, model) for a in attrs]
     scene_faces = set(user.spec.faces) if user is not None else set()
     tspec = target_face_spec(target, scene_faces) if target is not None else None
     if isinstance(tspec, str):
@@ -164,8 +177,12 @@ def build_edits(generator: Any, *, scene: str | None, attrs: list[str], target: 
         faces: dict[str, Any] = {"_live_base": {"seed": 0}}
         if isinstance(tspec, dict):
             faces["_live_target"] = tspec
-        attributes = {f"--attr {i}": {"direction": str(p.resolve()), "strength": s}
-                      for i, (p, s) in enumerate(parsed)}
+        # Each --attr keeps its file's semantics (set for fitted boundaries, add for PCA / SeFa / bare files),
+        # as `morphstudio edit --attr` does; a scene's own attributes choose with `mode:` instead.
+        attributes = {f"--attr {i + 1} {a.rpartition('=')[0]}": {
+                          "direction": str(p.resolve()), "strength": s,
+                          "mode": attr_semantics(p, a.rpartition("=")[0])}
+                      for i, ((p, s), a) in enumerate(zip(parsed, attrs))}
         extra = load_scene({"model": model, "output": {"duration": 1, "fps": 30}, "faces": faces,
                             "timeline": [{"at": 0, "face": "_live_base"}], "attributes": attributes},
                            latent_space=space)
