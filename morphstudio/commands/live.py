@@ -185,13 +185,19 @@ def run(args: argparse.Namespace) -> int:
             lat = pipe_holder["pipe"].stats.latencies
             return lat[-1] if lat else None
 
-        sinks.append(OverlaySink(WindowSink(title="morphstudio live", pace=False), latest_latency))
+        # Strengths from the trackbars and keys (headless runs keep the command line's fixed strengths).
+        controls = edits.make_controls()
+        sinks.append(OverlaySink(WindowSink(title="morphstudio live", pace=False, controls=controls),
+                                 latest_latency, controls=controls))
     pipe = LivePipeline(source, G, enc, edits, sinks, params=crop_params_for(G), realtime=realtime,
                         batch=args.batch, say=say)
     pipe_holder["pipe"] = pipe
     if not args.quiet:
         mode = "real time" if realtime else "file mode (every frame)"
         say(f"live: {source.describe()} -> {', '.join(s.describe() for s in sinks)}; {mode}; {edits.describe()}")
+        if edits.controls is not None and len(edits.controls):
+            say("live: in the window, keys 1-9 pick a strength, + / - change it by 0.1, 0 resets it (or drag its "
+                "trackbar); q or Esc stops")
     import torch
 
     threads_before = torch.get_num_threads()

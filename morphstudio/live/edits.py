@@ -9,6 +9,7 @@ latent of the face in the frame.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from morphstudio.errors import MorphError
+from morphstudio.live.controls import ATTR_RANGE, MORPH_RANGE, LiveControls
 
 LATENT_SUFFIXES = (".npy", ".npz")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -71,6 +73,13 @@ def attr_semantics(path: Path, shown: str) -> str:
     return dirs.load(path, shown=shown, loc=Locator(), field_path=("--attr", shown)).semantics
 
 
+def _short_name(key: str) -> str:
+    """What a control is called: a library name as is, a file by its stem."""
+    from morphstudio.edit.directions import is_file_value
+
+    return Path(key).stem if is_file_value(key) else key
+
+
 def target_face_spec(target: str, scene_faces: set[str]) -> dict[str, Any] | str:
     """What ``--target`` names: a scene face (returned as its name), ``seed:N``, or a photo / latent file
     (returned as a scene face spec).
@@ -111,6 +120,9 @@ class LiveEdits:
         loop: Whether the scene loops.
         target: ``[num_ws, w_dim]`` latent to morph toward, or None.
         morph: 0 = the face in the frame, 1 = the target.
+        attr_tracks: The ``--attr`` attribute tracks and their short names (``smile``, a file's stem), in order.
+        controls: Live strengths (the preview window's trackbars and keys), or None: the fixed strengths above.
+            Made by :meth:`make_controls`.
     """
 
     timelines: list[Any] = field(default_factory=list)
@@ -118,6 +130,20 @@ class LiveEdits:
     loop: bool = False
     target: np.ndarray | None = None
     morph: float = 0.5
+    attr_tracks: list[tuple[Any, str]] = field(default_factory=list)
+    controls: LiveControls | None = None
+    _control_of: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def make_controls(self) -> LiveControls:
+        """One control per ``--attr`` (range -3..3, widened to its start) and one for ``--morph`` when there is a
+        target (0..1); :meth:`apply` reads them from now on."""
+        specs = [(label, float(track.strength), ATTR_RANGE) for track, label in self.attr_tracks]
+        if self.target is not None:
+            specs.append(("morph", float(self.morph), MORPH_RANGE))
+        self.controls = LiveControls(specs)
+        # A control per track, by identity (a scene's own tracks may carry any name; they keep their keyframes).
+        self._control_of = {id(track): name for (track, _), name in zip(self.attr_tracks, self.controls.names)}
+        return self.controls
 
     @property
     def empty(self) -> bool:
@@ -135,8 +161,10 @@ class LiveEdits:
     def apply(self, ws: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Edited latents ``[N, num_ws, w_dim]`` float32 for encoded ``ws`` at stream times ``t`` (seconds)."""
         w = ws.astype(np.float64, copy=True)
+        controls = self.controls
         if self.target is not None:
-            w += self.morph * (self.target[None] - w)
+            morph = controls.get("morph") if controls is not None else self.morph
+            w += morph * (self.target[None] - w)
         t = np.asarray(t, dtype=np.float64)
         if self.duration > 0:
             t = np.mod(t, self.duration) if self.loop else np.clip(t, 0.0, self.duration)
@@ -144,6 +172,10 @@ class LiveEdits:
             # The scene's deform loops and attribute tracks, applied to the encoder's latent instead of the
             # keyframed path (truncation and walks belong to a path; they are not applied).
             for track in (*tl.loops, *tl.attributes):
+                name = self._control_of.get(id(track)) if controls is not None else None
+                if name is not None:
+                    # The same track with the strength the user has set now (read once per batch).
+                    track = dataclasses.replace(track, strength=controls.get(name))
                 w = track.apply(w, t)
         return w.astype(np.float32)
 
@@ -189,6 +221,7 @@ def build_edits(generator: Any, *, scene: str | None, attrs: list[str], target: 
         tl = extra.timeline()
         if parsed:
             edits.timelines.append(tl)
+            edits.attr_tracks = [(track, _short_name(a.rpartition("=")[0])) for track, a in zip(tl.attributes, attrs)]
         if isinstance(tspec, dict):
             edits.target = np.asarray(tl.face_values["_live_target"], dtype=np.float64).reshape(space.num_ws, -1)
     return edits
