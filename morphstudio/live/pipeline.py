@@ -48,6 +48,8 @@ class Work:
     mask: np.ndarray | None = None
     generated: np.ndarray | None = None
     output: np.ndarray | None = None
+    continues: bool = False
+    """The frame before had a face too (the same face, as far as live mode knows): refinement warm-starts."""
 
 
 @dataclass
@@ -116,12 +118,13 @@ class LivePipeline:
         smoother: The landmark filter; default One Euro with mediapipe's face settings.
         batch: Most frames the generator stage takes at once (only what is already waiting: never waits to fill).
         say: Where notes go (several faces, camera lost).
+        refiner: A :class:`~morphstudio.live.refine.WarmRefiner` run after the encoder (``--refine N``), or None.
     """
 
     def __init__(self, source: Any, generator: Any, encoder: Any, edits: LiveEdits, sinks: Sequence[Sink], *,
                  params: CropParams, realtime: bool, detector: Callable[[np.ndarray], list[np.ndarray]] | None = None,
                  smoother: OneEuroFilter | None = None, batch: int = 4, queue_size: int = 4,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, refiner: Any = None) -> None:
         self.source = source
         self.G = generator
         self.encoder = encoder
@@ -134,6 +137,8 @@ class LivePipeline:
         self.batch = max(1, batch)
         self.queue_size = queue_size
         self.say = say
+        self.refiner = refiner
+        self._had_face = False
         self.size = int(generator.resolution)
         self.stats = LiveStats()
         self._stop = threading.Event()
@@ -210,7 +215,8 @@ class LivePipeline:
 
     def _align_one(self, frame: Frame, detector: Callable[[np.ndarray], list[np.ndarray]]) -> Work:
         meshes = detector(frame.pixels)
-        work = Work(frame)
+        work = Work(frame, continues=self._had_face)
+        self._had_face = bool(meshes)
         if not meshes:
             self.smoother.reset()  # the next face starts fresh, not dragged from where this one left
             return work
@@ -254,6 +260,9 @@ class LivePipeline:
                 faces = [w for w in items if w.crop is not None]
                 if faces:
                     ws = self.encoder.encode_uint8(np.stack([w.crop for w in faces]))
+                    if self.refiner is not None:
+                        # One frame at a time, in order: each starts from the one before while the face continues.
+                        ws = np.stack([self.refiner.refine(w.crop, w.mask, e, w.continues) for w, e in zip(faces, ws)])
                     ws = self.edits.apply(ws, np.array([w.frame.t_media for w in faces]))
                     with torch.no_grad():
                         img = self.G.synthesis(torch.from_numpy(ws).to(self.G.device), noise_mode="const")
