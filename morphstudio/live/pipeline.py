@@ -83,6 +83,29 @@ def landmarks_from_mesh(mesh: np.ndarray) -> FaceLandmarks:
                          mouth_left=mesh[MOUTH_IMAGE_LEFT], mouth_right=mesh[MOUTH_IMAGE_RIGHT], mesh=mesh)
 
 
+ROI_MARGIN = 8
+"""Source pixels kept around the crop's quad: the bilinear / bicubic taps and the anti-alias shrink's box."""
+
+
+def warp_region(pixels: np.ndarray, transform: np.ndarray, quad: np.ndarray, size: int,
+                params: CropParams) -> np.ndarray:
+    """:func:`morphstudio.faces.align.warp_to_crop` on only the frame's box around the crop quad.
+
+    The crop needs the pixels under its quad and a few around them; the full-frame version shrinks (anti-alias)
+    and border-masks the whole frame for a crop that covers a fraction of it. Where the quad passes the frame's
+    edge the box stops at the edge, so the border fill sees the same edge as before. (The anti-alias shrink's
+    pixel grid starts at the box's corner instead of the frame's, so values can differ by a level or two.)
+    """
+    h, w = pixels.shape[:2]
+    x0, y0 = np.floor(quad.min(0)).astype(int) - ROI_MARGIN
+    x1, y1 = np.ceil(quad.max(0)).astype(int) + ROI_MARGIN
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:  # the quad lies (almost) entirely off the frame: nothing to save
+        return warp_to_crop(pixels, transform, size, params)
+    shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)  # box pixel -> frame pixel
+    return warp_to_crop(pixels[y0:y1, x0:x1], transform @ shift, size, params)
+
+
 class VideoFaceMesh:
     """mediapipe's face mesh in video mode (it tracks from the previous frame instead of detecting afresh)."""
 
@@ -232,7 +255,7 @@ class LivePipeline:
         quad = crop_quad(lm, self.params)
         dst = np.array([[0, 0], [0, self.size], [self.size, self.size], [self.size, 0]], np.float32)
         work.transform = cv2.getPerspectiveTransform(quad.astype(np.float32), dst).astype(np.float64)
-        work.crop = warp_to_crop(frame.pixels, work.transform, self.size, self.params)
+        work.crop = warp_region(frame.pixels, work.transform, quad, self.size, self.params)
         work.mask = face_mask(lm, work.transform, self.size)
         return work
 
