@@ -434,3 +434,43 @@ def test_ctrl_c_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]
     assert 2 <= len(got) <= 3  # the frames the recording had taken when Ctrl-C came
     np.testing.assert_array_equal(got, live_run["frames"][:len(got)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
+
+
+def test_real_time_counts_every_frame_it_did_not_show(live_run: dict[str, Any]) -> None:
+    """A camera faster than the generator: frames are dropped at the capture slot and at the generator's slot,
+    and every one is counted (in + nothing lost = out + dropped); what is shown stays in capture order."""
+    from morphstudio.faces.align import crop_params_for, detect_faces
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import Frame
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    enc = resolve_encoder("auto", G)
+
+    class SlowEncoder:
+        def encode_uint8(self, crops: np.ndarray) -> np.ndarray:
+            import time
+
+            time.sleep(0.08)  # far slower than the camera below
+            return enc.encode_uint8(crops)
+
+    class FastCamera(ScriptedCamera):
+        def frames(self, stop: Any) -> Any:
+            import time
+
+            for i in range(self._n):
+                yield Frame(i, self._frames[i % len(self._frames)], time.perf_counter(), i / 200)
+                time.sleep(0.005)
+
+    sink = ListSink()
+    pipe = LivePipeline(FastCamera(live_run["frames"], 40), G, SlowEncoder(), LiveEdits(), [sink],
+                        params=crop_params_for(G), realtime=True, detector=lambda pixels: [base])
+    order: list[int] = []
+    real_write = sink.write
+    sink.write = lambda first, frames: (order.append(first), real_write(first, frames))  # type: ignore[method-assign]
+    stats = pipe.run()
+    assert stats.frames_in == 40 and stats.dropped > 0
+    assert stats.frames_out + stats.dropped == 40
+    assert order == sorted(order) and len(set(order)) == len(order)

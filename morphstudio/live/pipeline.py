@@ -6,7 +6,8 @@ overlap (all three release the GIL in their native code). Two pacing modes share
 - **file mode**: every frame is processed in order; a full queue blocks the stage before it, so nothing is
   dropped and the output has exactly the input's frames.
 - **real time** (a camera, or ``--realtime``): capture writes into a one-frame slot, the newest frame wins, and a
-  frame the pipeline had no time for is dropped and counted.
+  frame the pipeline had no time for is dropped and counted; the generator takes the newest aligned frame from a
+  slot the same way (an aligned frame it had no time for is dropped and counted too).
 
 Latency is measured per frame from capture to the moment the sinks have taken it.
 """
@@ -187,6 +188,25 @@ class LivePipeline:
                 if self._stop.is_set():
                     return _END
 
+    def _hand_on(self, out: queue.Queue | LatestSlot, item: Any) -> None:
+        """Give ``item`` to the next stage: into its queue (waiting for room), or into its one-frame slot in real
+        time (an aligned frame the generator had no time for is replaced by the newer one, and counted)."""
+        if isinstance(out, LatestSlot):
+            out.put(item)
+        else:
+            self._put(out, item)
+
+    def _take(self, inp: queue.Queue | LatestSlot) -> Any:
+        """The next item from a queue or a slot; ``_END`` at the end (or when stopping)."""
+        if not isinstance(inp, LatestSlot):
+            return self._get(inp)
+        while True:
+            got, item = inp.get()
+            if got:
+                return _END if item is None else item
+            if self._stop.is_set():
+                return _END
+
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
         self._stop.set()
@@ -214,7 +234,7 @@ class LivePipeline:
             else:
                 self._put(out, _END)
 
-    def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue) -> None:
+    def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue | LatestSlot) -> None:
         try:
             detector = self.detector or VideoFaceMesh()
             while True:
@@ -230,11 +250,14 @@ class LivePipeline:
                     frame = self._get(inp)
                     if frame is _END:
                         break
-                self._put(out, self._align_one(frame, detector))
+                self._hand_on(out, self._align_one(frame, detector))
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._put(out, _END)
+            if isinstance(out, LatestSlot):
+                out.close()
+            else:
+                self._put(out, _END)
 
     def _align_one(self, frame: Frame, detector: Callable[[np.ndarray], list[np.ndarray]]) -> Work:
         meshes = detector(frame.pixels)
@@ -259,7 +282,7 @@ class LivePipeline:
         work.mask = face_mask(lm, work.transform, self.size)
         return work
 
-    def _generate(self, inp: queue.Queue, out: queue.Queue) -> None:
+    def _generate(self, inp: queue.Queue | LatestSlot, out: queue.Queue) -> None:
         import torch
 
         from morphstudio.generators import to_uint8
@@ -267,11 +290,12 @@ class LivePipeline:
         try:
             done = False
             while not done:
-                item = self._get(inp)
+                item = self._take(inp)
                 if item is _END:
                     break
                 items = [item]
-                while len(items) < self.batch:  # take what is already waiting; never wait to fill a batch
+                # Take what is already waiting; never wait to fill a batch (a slot holds one frame: no batching).
+                while isinstance(inp, queue.Queue) and len(items) < self.batch:
                     try:
                         nxt = inp.get_nowait()
                     except queue.Empty:
@@ -333,7 +357,9 @@ class LivePipeline:
         # stages' own cost; file mode buffers a few so a slow frame in one stage does not idle the others.
         qs = 1 if self.realtime else self.queue_size
         first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
-        q_gen: queue.Queue = queue.Queue(qs)
+        # In real time the generator (the slowest stage) also takes the newest aligned frame: an aligned frame
+        # waiting behind the one being generated would only reach the screen a generator's time late.
+        q_gen: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
         q_blend: queue.Queue = queue.Queue(qs)
         q_out: queue.Queue = queue.Queue(qs)
         threads = [threading.Thread(target=self._capture, args=(first,), name="live-capture", daemon=True),
@@ -365,8 +391,7 @@ class LivePipeline:
             for t in threads:
                 t.join(timeout=10)
             self.stats.seconds = time.perf_counter() - t0
-            if isinstance(first, LatestSlot):
-                self.stats.dropped = first.dropped
+            self.stats.dropped = sum(q.dropped for q in (first, q_gen) if isinstance(q, LatestSlot))
             if ok:
                 for s in opened:
                     s.close()
