@@ -127,7 +127,7 @@ class FakeCv2(types.ModuleType):
     WINDOW_AUTOSIZE = 1
     INTER_NEAREST = INTER_AREA = 0
 
-    class error(Exception):  # noqa: N801 - cv2's name
+    class error(Exception):
         pass
 
     def __init__(self, script: list[Any]) -> None:
@@ -140,14 +140,14 @@ class FakeCv2(types.ModuleType):
     def _log(self, name: str, *args: Any) -> None:
         self.calls.append((name, args, threading.current_thread().name))
 
-    def namedWindow(self, title: str, flags: int) -> None:  # noqa: N802
+    def namedWindow(self, title: str, flags: int) -> None:
         self._log("namedWindow", title)
 
-    def createTrackbar(self, name: str, title: str, pos: int, count: int, cb: Any) -> None:  # noqa: N802
+    def createTrackbar(self, name: str, title: str, pos: int, count: int, cb: Any) -> None:
         self._log("createTrackbar", name, title, pos, count)
         self.callbacks[name], self.positions[name] = cb, pos
 
-    def setTrackbarPos(self, name: str, title: str, pos: int) -> None:  # noqa: N802
+    def setTrackbarPos(self, name: str, title: str, pos: int) -> None:
         self._log("setTrackbarPos", name, title, pos)
         self.positions[name] = pos
         self.callbacks[name](pos)  # OpenCV calls the callback on a programmatic move too
@@ -155,7 +155,7 @@ class FakeCv2(types.ModuleType):
     def imshow(self, title: str, img: np.ndarray) -> None:
         self._log("imshow", title)
 
-    def waitKey(self, ms: int) -> int:  # noqa: N802
+    def waitKey(self, ms: int) -> int:
         self._log("waitKey", ms)
         step = self.script.pop(0) if self.script else -1
         if isinstance(step, tuple):  # ("drag", name, position): the user moved a trackbar
@@ -165,7 +165,7 @@ class FakeCv2(types.ModuleType):
             return -1
         return ord(step) if isinstance(step, str) else step
 
-    def destroyWindow(self, title: str) -> None:  # noqa: N802
+    def destroyWindow(self, title: str) -> None:
         self._log("destroyWindow", title)
 
 
@@ -203,7 +203,7 @@ def test_window_makes_a_trackbar_per_control_and_follows_keys_and_drags(monkeypa
 def test_window_keys_still_stop_the_preview(monkeypatch: pytest.MonkeyPatch) -> None:
     from morphstudio.sinks.window import PreviewClosed
 
-    sink, fake, controls = _window(monkeypatch, ["+", "q"])
+    sink, _, controls = _window(monkeypatch, ["+", "q"])
     with pytest.raises(PreviewClosed):
         sink.write(0, np.zeros((2, 24, 32, 3), np.uint8))
     sink.abort()
@@ -239,3 +239,20 @@ def test_overlay_draws_the_current_values_on_a_second_line() -> None:
     assert np.array_equal(plain.frames[0][second_line], frame[0][second_line])
     assert not np.array_equal(with_controls.frames[0][second_line], frame[0][second_line])
     assert not np.array_equal(with_controls.frames[0][second_line], with_controls.frames[1][second_line])
+
+
+def test_a_direction_file_called_morph_does_not_take_the_morph_control(tmp_path: Path) -> None:
+    import shutil
+
+    from morphstudio.live.edits import build_edits
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    shutil.copy(SMILE, tmp_path / "morph.npz")
+    edits = build_edits(G, scene=None, attrs=[f"{tmp_path / 'morph.npz'}=0.3"], target="seed:3", morph=0.5,
+                        model="builtin:dcgan-faces64")
+    controls = edits.make_controls()
+    assert controls.names == ["morph", "morph #2"]
+    controls.set("morph #2", 1.0)  # all the way to the target: every face becomes the same one
+    out = edits.apply(np.random.RandomState(2).randn(3, 1, G.w_dim).astype(np.float32), np.zeros(3))
+    np.testing.assert_allclose(out[0], out[1], atol=1e-5)
+    np.testing.assert_allclose(out[0], out[2], atol=1e-5)

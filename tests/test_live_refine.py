@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from test_live import decode, make_clip
 
 import morphstudio
 from morphstudio.cli import main
-from test_live import decode, make_clip
 
 
 @pytest.fixture(scope="module")

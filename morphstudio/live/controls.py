@@ -47,11 +47,11 @@ class Control:
     @property
     def positions(self) -> int:
         """The trackbar's largest position (its smallest is 0)."""
-        return int(round((self.hi - self.lo) / self.step))
+        return round((self.hi - self.lo) / self.step)
 
     def position(self) -> int:
         """The trackbar position nearest the current value."""
-        return min(max(int(round((self.value - self.lo) / self.step)), 0), self.positions)
+        return min(max(round((self.value - self.lo) / self.step), 0), self.positions)
 
 
 class LiveControls:

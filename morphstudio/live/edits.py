@@ -133,6 +133,7 @@ class LiveEdits:
     attr_tracks: list[tuple[Any, str]] = field(default_factory=list)
     controls: LiveControls | None = None
     _control_of: dict[int, str] = field(default_factory=dict, repr=False)
+    _morph_control: str | None = field(default=None, repr=False)
 
     def make_controls(self) -> LiveControls:
         """One control per ``--attr`` (range -3..3, widened to its start) and one for ``--morph`` when there is a
@@ -141,6 +142,8 @@ class LiveEdits:
         if self.target is not None:
             specs.append(("morph", float(self.morph), MORPH_RANGE))
         self.controls = LiveControls(specs)
+        # The last control is the morph's (an --attr file called morph.npz would otherwise take its name).
+        self._morph_control = self.controls.names[-1] if self.target is not None else None
         # A control per track, by identity (a scene's own tracks may carry any name; they keep their keyframes).
         self._control_of = {id(track): name for (track, _), name in zip(self.attr_tracks, self.controls.names)}
         return self.controls
@@ -163,7 +166,7 @@ class LiveEdits:
         w = ws.astype(np.float64, copy=True)
         controls = self.controls
         if self.target is not None:
-            morph = controls.get("morph") if controls is not None else self.morph
+            morph = controls.get(self._morph_control) if controls is not None and self._morph_control else self.morph
             w += morph * (self.target[None] - w)
         t = np.asarray(t, dtype=np.float64)
         if self.duration > 0:
