@@ -15,6 +15,7 @@ Usage::
 
     .venv/bin/python bench/live.py                        # built-in DCGAN + its shipped encoder, CPU
     .venv/bin/python bench/live.py --frames 300 --threads 1
+    .venv/bin/python bench/live.py --refine 2                 # with projector steps after the encoder
     .venv/bin/python bench/live.py --device cuda --stylegan2-256   # a 256 px StyleGAN2 (random weights) and an
                                                                    # encoder of the same architecture (random)
 
@@ -46,6 +47,7 @@ from morphstudio.live.blend import blend_back, feathered, match_colour
 from morphstudio.live.capture import FileSource
 from morphstudio.live.edits import LiveEdits, build_edits
 from morphstudio.live.pipeline import LivePipeline, VideoFaceMesh
+from morphstudio.live.refine import WarmRefiner
 from morphstudio.sinks.ffmpeg import FfmpegSink
 from morphstudio.sinks.null import NullSink
 from morphstudio.sinks.base import StreamInfo
@@ -112,9 +114,12 @@ def stage_costs(src: FileSource, G: Any, enc: Any, edits: LiveEdits, n: int) -> 
     return {k: float(np.median(v[2:] if len(v) > 4 else v)) for k, v in times.items()}
 
 
-def run(clip: Path, G: Any, enc: Any, edits: LiveEdits, sinks: list[Any], realtime: bool, batch: int) -> Any:
+def run(clip: Path, G: Any, enc: Any, edits: LiveEdits, sinks: list[Any], realtime: bool, batch: int,
+        refine: int = 0) -> Any:
     src = FileSource(clip, realtime=realtime)
+    refiner = WarmRefiner(G, refine, warn=lambda m: None) if refine else None
     pipe = LivePipeline(src, G, enc, edits, sinks, params=crop_params_for(G), realtime=realtime, batch=batch,
+                        refiner=refiner,
                         detector=_warm_detector(), say=lambda m: None)
     return pipe.run()
 
@@ -134,6 +139,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1, as morphstudio live uses on a CPU: the stages run in parallel)")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--refine", type=int, default=0, help="projector steps per face (morphstudio live --refine N)")
     ap.add_argument("--stylegan2-256", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -147,7 +153,7 @@ def main() -> None:
         model = "builtin:dcgan-faces64 + its shipped encoder"
         edits = build_edits(G, scene=None, attrs=[str(ROOT / "scenes/directions/dcgan-light.npy=1.5")], target=None,
                             morph=0.5, model="builtin:dcgan-faces64")
-    print(f"live bench: {model}, device {args.device}, torch threads {torch.get_num_threads()}, "
+    print(f"live bench: {model}, refine {args.refine}, device {args.device}, torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (a shared machine: figures move with it)")
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mkv"
@@ -165,7 +171,7 @@ def main() -> None:
                 ("file mode -> h264 recording", [FfmpegSink(Path(tmp) / "rec.mp4", "h264")], False),
                 ("real time (30 fps in) -> null sink", [NullSink()], True)]
         for name, sinks, realtime in rows:
-            st = run(clip, G, enc, edits, sinks, realtime, args.batch)
+            st = run(clip, G, enc, edits, sinks, realtime, args.batch, args.refine)
             print(f"{name:34s} {st.fps:6.1f} {st.percentile_ms(50):7.1f} {st.percentile_ms(95):7.1f} "
                   f"{st.dropped:8d} {st.frames_out:10d}")
         print("\nFile mode processes every frame, so its latency includes queueing behind earlier frames (the "

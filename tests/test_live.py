@@ -252,17 +252,64 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return rc, capsys.readouterr().err
 
 
-def test_named_attr_comes_from_the_model_library(live_run: dict[str, Any], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from morphstudio.edit.directions import SHIPPED_DIR
-    from morphstudio.live.edits import parse_attr
+SHIPPED = Path(morphstudio.__file__).parent / "edit" / "builtin" / "dcgan-faces64"
 
-    assert parse_attr("smile=1.5", "builtin:dcgan-faces64") == (SHIPPED_DIR / "dcgan-faces64" / "smile.npz", 1.5)
-    rc, err = run_cli(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "o.mkv"), "--no-window",
-                       "--attr", "grin=1.5"], capsys)
-    assert rc == 2
-    assert "error: --attr grin: no direction named 'grin' for model 'dcgan-faces64' (library: age," in err
-    assert "Traceback" not in err
+
+def test_a_named_attr_edits_the_face_as_its_library_file_does(tmp_path: Path) -> None:
+    """``--attr smile=3`` is the shipped ``smile.npz`` given by path: the same frames; and the strength matters
+    inside the face only (``smile=-3`` differs there, never outside)."""
+    clip, frames = make_clip(tmp_path, n=3, no_face=())
+    outs = {}
+    for key, attr in (("name", "smile=3"), ("path", f"{SHIPPED / 'smile.npz'}=3"), ("frown", "smile=-3")):
+        outs[key] = tmp_path / f"{key}.mkv"
+        assert main(["live", "--input", str(clip), "-o", str(outs[key]), "--codec", "ffv1", "--no-window", "-q",
+                     "--device", "cpu", "--attr", attr]) == 0
+    got = {k: decode(v)[1] for k, v in outs.items()}
+    np.testing.assert_array_equal(got["name"], got["path"])
+    yy, xx = np.mgrid[0:H, 0:W]
+    for i in range(3):
+        dist = np.hypot(xx - centre(i)[0], yy - centre(i)[1])
+        diff = np.abs(got["name"][i].astype(np.int16) - got["frown"][i]).sum(-1)
+        assert diff[dist > 0.7 * FACE_SIDE].max() == 0
+        assert diff[dist < 0.3 * FACE_SIDE].mean() > 3, f"frame {i}: smile=3 and smile=-3 look the same"
+
+
+def test_a_named_attr_keeps_its_files_set_semantics() -> None:
+    """The shipped smile is a fitted boundary (``set``): whatever face comes in, its signed distance to the
+    boundary, (w . n + intercept) / scale with the numbers stored in the file, comes out at the given value."""
+    import json
+
+    from morphstudio.live.edits import build_edits
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    edits = build_edits(G, scene=None, attrs=["smile=1.5"], target=None, morph=0.5, model="builtin:dcgan-faces64")
+    with np.load(SHIPPED / "smile.npz") as z:
+        n = z["direction"].astype(np.float64).reshape(-1)
+        prov = json.loads(z["provenance"].tobytes().decode())
+    assert prov["semantics"] == "set"
+    n /= np.linalg.norm(n)
+    ws = np.random.RandomState(0).randn(5, 1, G.w_dim).astype(np.float32) * np.array([0.5, 1, 1.5, 2, 3])[:, None,
+                                                                                                          None]
+    out = edits.apply(ws, np.zeros(5)).astype(np.float64).reshape(5, -1)
+    dist = (out @ n + prov["intercept"]) / prov["scale"]
+    np.testing.assert_allclose(dist, 1.5, atol=1e-4)
+
+
+def test_unknown_and_ambiguous_names_get_one_line(live_run: dict[str, Any], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    clip = str(live_run["clip"])
+    rc, err = run_cli(["live", "--input", clip, "-o", str(tmp_path / "o.mkv"), "--no-window", "--attr", "smle=1.5"],
+                      capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "error: --attr smle: no direction named 'smle' for model 'dcgan-faces64'" in err
+    assert "library: age, eyes_open, gender, mouth_open, pitch, smile, yaw" in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smile").write_bytes(b"")  # a file in the current folder with a library direction's name
+    rc, err = run_cli(["live", "--input", clip, "-o", "o.mkv", "--no-window", "--attr", "smile=1"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert "--attr smile: direction 'smile' is ambiguous" in err and "write ./smile for the file" in err
+    assert not (tmp_path / "o.mkv").exists()
 
 
 @pytest.mark.parametrize("attr, says", [("scenes/directions/nope.npy=1", "direction file not found"),
@@ -387,3 +434,43 @@ def test_ctrl_c_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]
     assert 2 <= len(got) <= 3  # the frames the recording had taken when Ctrl-C came
     np.testing.assert_array_equal(got, live_run["frames"][:len(got)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv"]
+
+
+def test_real_time_counts_every_frame_it_did_not_show(live_run: dict[str, Any]) -> None:
+    """A camera faster than the generator: frames are dropped at the capture slot and at the generator's slot,
+    and every one is counted (in + nothing lost = out + dropped); what is shown stays in capture order."""
+    from morphstudio.faces.align import crop_params_for, detect_faces
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import Frame
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    enc = resolve_encoder("auto", G)
+
+    class SlowEncoder:
+        def encode_uint8(self, crops: np.ndarray) -> np.ndarray:
+            import time
+
+            time.sleep(0.08)  # far slower than the camera below
+            return enc.encode_uint8(crops)
+
+    class FastCamera(ScriptedCamera):
+        def frames(self, stop: Any) -> Any:
+            import time
+
+            for i in range(self._n):
+                yield Frame(i, self._frames[i % len(self._frames)], time.perf_counter(), i / 200)
+                time.sleep(0.005)
+
+    sink = ListSink()
+    pipe = LivePipeline(FastCamera(live_run["frames"], 40), G, SlowEncoder(), LiveEdits(), [sink],
+                        params=crop_params_for(G), realtime=True, detector=lambda pixels: [base])
+    order: list[int] = []
+    real_write = sink.write
+    sink.write = lambda first, frames: (order.append(first), real_write(first, frames))  # type: ignore[method-assign]
+    stats = pipe.run()
+    assert stats.frames_in == 40 and stats.dropped > 0
+    assert stats.frames_out + stats.dropped == 40
+    assert order == sorted(order) and len(set(order)) == len(order)

@@ -13,6 +13,7 @@ import numpy as np
 
 from morphstudio.errors import DisplayError, EncoderError, MorphError, RenderError
 from morphstudio.files import atomic_path
+from morphstudio.live.refine import MAX_STEPS as MAX_REFINE
 from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, muxer_for, run_ffmpeg
 
@@ -40,11 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scene", type=Path, default=None, metavar="EDITS.yaml",
                    help="a scene whose attribute tracks and deform loops play on the face (its faces name --target)")
     p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
-                   help="a direction (library name or file) and its strength, e.g. smile=1.5 or "
-                   "scenes/directions/dcgan-light.npy=1.5 (repeatable)")
+                   help="a direction (a library name such as smile, or a file) and its strength, e.g. smile=1.5 or "
+                        "scenes/directions/dcgan-light.npy=1.5; applied with the file's set / add semantics "
+                        "(repeatable)")
     p.add_argument("--target", default=None, metavar="FACE",
                    help="morph toward: a --scene face name, seed:N, or a photo / latent file")
     p.add_argument("--morph", type=float, default=0.5, help="how far toward --target (0..1, default 0.5)")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="after the encoder, N projector steps on each face, warm-started from the previous frame's "
+                        "result while the same face continues (closer likeness, slower; default 0)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda...")
     p.add_argument("--batch", type=int, default=4, help="most frames the generator takes at once (default 4)")
     p.add_argument("--threads", type=int, default=None,
@@ -128,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         raise MorphError("--morph needs --target (the face to morph toward)")
     if not 1 <= args.batch <= 64:
         raise MorphError(f"--batch {args.batch}: must be between 1 and 64")
+    if not 0 <= args.refine <= MAX_REFINE:
+        raise MorphError(f"--refine {args.refine}: must be between 0 and {MAX_REFINE} steps per frame")
     if args.threads is not None and not 1 <= args.threads <= 256:
         raise MorphError(f"--threads {args.threads}: must be between 1 and 256")
     if args.virtual_cam:
@@ -184,13 +191,26 @@ def run(args: argparse.Namespace) -> int:
             lat = pipe_holder["pipe"].stats.latencies
             return lat[-1] if lat else None
 
-        sinks.append(OverlaySink(WindowSink(title="morphstudio live", pace=False), latest_latency))
+        # Strengths from the trackbars and keys (headless runs keep the command line's fixed strengths).
+        controls = edits.make_controls()
+        sinks.append(OverlaySink(WindowSink(title="morphstudio live", pace=False, controls=controls),
+                                 latest_latency, controls=controls))
+    refiner = None
+    if args.refine:
+        from morphstudio.live.refine import WarmRefiner
+
+        refiner = WarmRefiner(G, args.refine, warn=lambda m: say(f"note: --refine: {m}"))
     pipe = LivePipeline(source, G, enc, edits, sinks, params=crop_params_for(G), realtime=realtime,
-                        batch=args.batch, say=say)
+                        batch=args.batch, say=say, refiner=refiner)
     pipe_holder["pipe"] = pipe
     if not args.quiet:
         mode = "real time" if realtime else "file mode (every frame)"
-        say(f"live: {source.describe()} -> {', '.join(s.describe() for s in sinks)}; {mode}; {edits.describe()}")
+        refine = f"; {args.refine} projector step(s) per face" if args.refine else ""
+        say(f"live: {source.describe()} -> {', '.join(s.describe() for s in sinks)}; {mode}{refine}; "
+            f"{edits.describe()}")
+        if edits.controls is not None and len(edits.controls):
+            say("live: in the window, keys 1-9 pick a strength, + / - change it by 0.1, 0 resets it (or drag its "
+                "trackbar); q or Esc stops")
     import torch
 
     threads_before = torch.get_num_threads()

@@ -52,6 +52,10 @@ def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) 
 def blend_back(frame: np.ndarray, face: np.ndarray, transform: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Paste ``face`` (``[S, S, 3]`` uint8 crop, already colour-matched) into a copy of ``frame``.
 
+    Only the frame's box around the mask's footprint is warped and blended (a face is a small part of a frame,
+    and the crop square is larger than the face), in one uint8 pass (``cv2.blendLinear``): no float copy of the
+    frame or of the crop's whole footprint.
+
     Args:
         frame: ``[H, W, 3]`` uint8 video frame.
         face: The crop to paste, at the size ``transform`` maps to.
@@ -63,12 +67,19 @@ def blend_back(frame: np.ndarray, face: np.ndarray, transform: np.ndarray, mask:
     """
     out = frame.copy()
     h, w = frame.shape[:2]
-    s = face.shape[0]
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return out
     inv = np.linalg.inv(transform)
-    corners = np.array([[0, 0], [s, 0], [s, s], [0, s]], np.float64)
+    # The mask's bounding box in crop pixels, one pixel wider each way for the bilinear footprint; a homography
+    # maps it to a convex quadrilateral, so its corners bound the frame region it touches.
+    c0, c1 = cols[0] - 1.0, cols[-1] + 2.0
+    r0, r1 = rows[0] - 1.0, rows[-1] + 2.0
+    corners = np.array([[c0, r0], [c1, r0], [c1, r1], [c0, r1]], np.float64)
     pts = cv2.perspectiveTransform(corners[None], inv)[0]
-    x0, y0 = np.floor(pts.min(0)).astype(int)
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 2
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 <= x0 or y1 <= y0:
         return out
@@ -78,10 +89,9 @@ def blend_back(frame: np.ndarray, face: np.ndarray, transform: np.ndarray, mask:
     size = (x1 - x0, y1 - y0)
     back = cv2.warpPerspective(face, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpPerspective(mask.astype(np.float32), m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    np.clip(alpha, 0.0, 1.0, out=alpha)
     roi = out[y0:y1, x0:x1]
-    a = alpha[..., None]
-    mixed = roi.astype(np.float32) * (1.0 - a) + back.astype(np.float32) * a
-    # Where alpha is exactly 0 the mix is the frame's own value; copy only where the face contributes.
-    touched = alpha > 0
-    roi[touched] = mixed[touched].round().clip(0, 255).astype(np.uint8)
+    # roi * (1 - a) + back * a, rounded, per pixel. Where a is exactly 0 that is roi * 1 + back * 0: the frame's
+    # own byte, so everything outside the face stays byte-identical.
+    roi[...] = cv2.blendLinear(np.ascontiguousarray(roi), back, 1.0 - alpha, alpha)
     return out

@@ -6,7 +6,8 @@ overlap (all three release the GIL in their native code). Two pacing modes share
 - **file mode**: every frame is processed in order; a full queue blocks the stage before it, so nothing is
   dropped and the output has exactly the input's frames.
 - **real time** (a camera, or ``--realtime``): capture writes into a one-frame slot, the newest frame wins, and a
-  frame the pipeline had no time for is dropped and counted.
+  frame the pipeline had no time for is dropped and counted; the generator takes the newest aligned frame from a
+  slot the same way (an aligned frame it had no time for is dropped and counted too).
 
 Latency is measured per frame from capture to the moment the sinks have taken it.
 """
@@ -48,6 +49,8 @@ class Work:
     mask: np.ndarray | None = None
     generated: np.ndarray | None = None
     output: np.ndarray | None = None
+    continues: bool = False
+    """The frame before had a face too (the same face, as far as live mode knows): refinement warm-starts."""
 
 
 @dataclass
@@ -79,6 +82,29 @@ def landmarks_from_mesh(mesh: np.ndarray) -> FaceLandmarks:
     """The alignment points of :mod:`morphstudio.faces.align` from a ``[468, 2]`` mesh (pixels)."""
     return FaceLandmarks(eye_left=mesh[list(EYE_IMAGE_LEFT)].mean(0), eye_right=mesh[list(EYE_IMAGE_RIGHT)].mean(0),
                          mouth_left=mesh[MOUTH_IMAGE_LEFT], mouth_right=mesh[MOUTH_IMAGE_RIGHT], mesh=mesh)
+
+
+ROI_MARGIN = 8
+"""Source pixels kept around the crop's quad: the bilinear / bicubic taps and the anti-alias shrink's box."""
+
+
+def warp_region(pixels: np.ndarray, transform: np.ndarray, quad: np.ndarray, size: int,
+                params: CropParams) -> np.ndarray:
+    """:func:`morphstudio.faces.align.warp_to_crop` on only the frame's box around the crop quad.
+
+    The crop needs the pixels under its quad and a few around them; the full-frame version shrinks (anti-alias)
+    and border-masks the whole frame for a crop that covers a fraction of it. Where the quad passes the frame's
+    edge the box stops at the edge, so the border fill sees the same edge as before. (The anti-alias shrink's
+    pixel grid starts at the box's corner instead of the frame's, so values can differ by a level or two.)
+    """
+    h, w = pixels.shape[:2]
+    x0, y0 = np.floor(quad.min(0)).astype(int) - ROI_MARGIN
+    x1, y1 = np.ceil(quad.max(0)).astype(int) + ROI_MARGIN
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:  # the quad lies (almost) entirely off the frame: nothing to save
+        return warp_to_crop(pixels, transform, size, params)
+    shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)  # box pixel -> frame pixel
+    return warp_to_crop(pixels[y0:y1, x0:x1], transform @ shift, size, params)
 
 
 class VideoFaceMesh:
@@ -116,12 +142,13 @@ class LivePipeline:
         smoother: The landmark filter; default One Euro with mediapipe's face settings.
         batch: Most frames the generator stage takes at once (only what is already waiting: never waits to fill).
         say: Where notes go (several faces, camera lost).
+        refiner: A :class:`~morphstudio.live.refine.WarmRefiner` run after the encoder (``--refine N``), or None.
     """
 
     def __init__(self, source: Any, generator: Any, encoder: Any, edits: LiveEdits, sinks: Sequence[Sink], *,
                  params: CropParams, realtime: bool, detector: Callable[[np.ndarray], list[np.ndarray]] | None = None,
                  smoother: OneEuroFilter | None = None, batch: int = 4, queue_size: int = 4,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, refiner: Any = None) -> None:
         self.source = source
         self.G = generator
         self.encoder = encoder
@@ -134,6 +161,8 @@ class LivePipeline:
         self.batch = max(1, batch)
         self.queue_size = queue_size
         self.say = say
+        self.refiner = refiner
+        self._had_face = False
         self.size = int(generator.resolution)
         self.stats = LiveStats()
         self._stop = threading.Event()
@@ -158,6 +187,25 @@ class LivePipeline:
             except queue.Empty:
                 if self._stop.is_set():
                     return _END
+
+    def _hand_on(self, out: queue.Queue | LatestSlot, item: Any) -> None:
+        """Give ``item`` to the next stage: into its queue (waiting for room), or into its one-frame slot in real
+        time (an aligned frame the generator had no time for is replaced by the newer one, and counted)."""
+        if isinstance(out, LatestSlot):
+            out.put(item)
+        else:
+            self._put(out, item)
+
+    def _take(self, inp: queue.Queue | LatestSlot) -> Any:
+        """The next item from a queue or a slot; ``_END`` at the end (or when stopping)."""
+        if not isinstance(inp, LatestSlot):
+            return self._get(inp)
+        while True:
+            got, item = inp.get()
+            if got:
+                return _END if item is None else item
+            if self._stop.is_set():
+                return _END
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
@@ -186,7 +234,7 @@ class LivePipeline:
             else:
                 self._put(out, _END)
 
-    def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue) -> None:
+    def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue | LatestSlot) -> None:
         try:
             detector = self.detector or VideoFaceMesh()
             while True:
@@ -202,15 +250,19 @@ class LivePipeline:
                     frame = self._get(inp)
                     if frame is _END:
                         break
-                self._put(out, self._align_one(frame, detector))
+                self._hand_on(out, self._align_one(frame, detector))
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._put(out, _END)
+            if isinstance(out, LatestSlot):
+                out.close()
+            else:
+                self._put(out, _END)
 
     def _align_one(self, frame: Frame, detector: Callable[[np.ndarray], list[np.ndarray]]) -> Work:
         meshes = detector(frame.pixels)
-        work = Work(frame)
+        work = Work(frame, continues=self._had_face)
+        self._had_face = bool(meshes)
         if not meshes:
             self.smoother.reset()  # the next face starts fresh, not dragged from where this one left
             return work
@@ -226,11 +278,11 @@ class LivePipeline:
         quad = crop_quad(lm, self.params)
         dst = np.array([[0, 0], [0, self.size], [self.size, self.size], [self.size, 0]], np.float32)
         work.transform = cv2.getPerspectiveTransform(quad.astype(np.float32), dst).astype(np.float64)
-        work.crop = warp_to_crop(frame.pixels, work.transform, self.size, self.params)
+        work.crop = warp_region(frame.pixels, work.transform, quad, self.size, self.params)
         work.mask = face_mask(lm, work.transform, self.size)
         return work
 
-    def _generate(self, inp: queue.Queue, out: queue.Queue) -> None:
+    def _generate(self, inp: queue.Queue | LatestSlot, out: queue.Queue) -> None:
         import torch
 
         from morphstudio.generators import to_uint8
@@ -238,11 +290,12 @@ class LivePipeline:
         try:
             done = False
             while not done:
-                item = self._get(inp)
+                item = self._take(inp)
                 if item is _END:
                     break
                 items = [item]
-                while len(items) < self.batch:  # take what is already waiting; never wait to fill a batch
+                # Take what is already waiting; never wait to fill a batch (a slot holds one frame: no batching).
+                while isinstance(inp, queue.Queue) and len(items) < self.batch:
                     try:
                         nxt = inp.get_nowait()
                     except queue.Empty:
@@ -254,6 +307,9 @@ class LivePipeline:
                 faces = [w for w in items if w.crop is not None]
                 if faces:
                     ws = self.encoder.encode_uint8(np.stack([w.crop for w in faces]))
+                    if self.refiner is not None:
+                        # One frame at a time, in order: each starts from the one before while the face continues.
+                        ws = np.stack([self.refiner.refine(w.crop, w.mask, e, w.continues) for w, e in zip(faces, ws)])
                     ws = self.edits.apply(ws, np.array([w.frame.t_media for w in faces]))
                     with torch.no_grad():
                         img = self.G.synthesis(torch.from_numpy(ws).to(self.G.device), noise_mode="const")
@@ -301,7 +357,9 @@ class LivePipeline:
         # stages' own cost; file mode buffers a few so a slow frame in one stage does not idle the others.
         qs = 1 if self.realtime else self.queue_size
         first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
-        q_gen: queue.Queue = queue.Queue(qs)
+        # In real time the generator (the slowest stage) also takes the newest aligned frame: an aligned frame
+        # waiting behind the one being generated would only reach the screen a generator's time late.
+        q_gen: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
         q_blend: queue.Queue = queue.Queue(qs)
         q_out: queue.Queue = queue.Queue(qs)
         threads = [threading.Thread(target=self._capture, args=(first,), name="live-capture", daemon=True),
@@ -333,8 +391,7 @@ class LivePipeline:
             for t in threads:
                 t.join(timeout=10)
             self.stats.seconds = time.perf_counter() - t0
-            if isinstance(first, LatestSlot):
-                self.stats.dropped = first.dropped
+            self.stats.dropped = sum(q.dropped for q in (first, q_gen) if isinstance(q, LatestSlot))
             if ok:
                 for s in opened:
                     s.close()

@@ -96,13 +96,17 @@ class WindowSink(Sink):
         hold: Keep the last frame up until a key is pressed when the stream ends.
         persistent: Keep the window open after ``close``/``abort`` (``--watch`` reuses it across renders);
             call :meth:`destroy` at the end.
+        controls: Live strengths (:class:`morphstudio.live.controls.LiveControls`): one trackbar each, and the
+            keys it handles (``1``-``9``, ``+``/``-``, ``0``); None for a plain preview. The trackbars are made and
+            moved on the GUI thread like every other highgui call; their callbacks run there too.
     """
 
     wants_order = True
 
     def __init__(self, title: str = "morphstudio preview", scale: float = 1.0, pace: bool = True,
-                 hold: bool = False, persistent: bool = False) -> None:
+                 hold: bool = False, persistent: bool = False, controls: Any = None) -> None:
         self.title = title
+        self.controls = controls
         self.scale = scale
         self.pace = pace
         self.hold = hold
@@ -130,6 +134,14 @@ class WindowSink(Sink):
         except cv2.error as exc:
             raise DisplayError(f"cannot open a preview window: {str(exc).strip().splitlines()[-1]}") from None
         self._open = True
+        if self.controls is not None:
+            for name in self.controls.names:
+                c = self.controls.control(name)
+
+                def moved(position: int, name: str = name) -> None:
+                    self.controls.set_position(name, position)
+
+                self._cv(cv2.createTrackbar, name, self.title, c.position(), c.positions, moved)
 
     def write(self, first_index: int, frames: np.ndarray) -> None:
         import cv2
@@ -152,6 +164,9 @@ class WindowSink(Sink):
             key = self._cv(cv2.waitKey, wait_ms) & 0xFF
             if key in (ord("q"), 27):
                 raise PreviewClosed()
+            if self.controls is not None and (changed := self.controls.handle_key(key)) is not None:
+                # A key moved a value: move its trackbar to match (its callback then sees the same position).
+                self._cv(cv2.setTrackbarPos, changed, self.title, self.controls.position(changed))
 
     def close(self) -> None:
         if self._open and self.hold:
