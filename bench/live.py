@@ -115,11 +115,11 @@ def stage_costs(src: FileSource, G: Any, enc: Any, edits: LiveEdits, n: int) -> 
 
 
 def run(clip: Path, G: Any, enc: Any, edits: LiveEdits, sinks: list[Any], realtime: bool, batch: int,
-        refine: int = 0) -> Any:
+        refine: int = 0, in_flight: int | None = 1) -> Any:
     src = FileSource(clip, realtime=realtime)
     refiner = WarmRefiner(G, refine, warn=lambda m: None) if refine else None
     pipe = LivePipeline(src, G, enc, edits, sinks, params=crop_params_for(G), realtime=realtime, batch=batch,
-                        refiner=refiner,
+                        refiner=refiner, in_flight=in_flight,
                         detector=_warm_detector(), say=lambda m: None)
     return pipe.run()
 
@@ -167,11 +167,15 @@ def main() -> None:
         print(f"  {'all stages in series':30s} {serial * 1000:7.1f}  -> {1 / serial:.1f} fps serial bound, "
               f"{1 / max(costs.values()):.1f} fps slowest-stage bound")
         print(f"\n{'mode':34s} {'fps':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'dropped':>8s} {'frames out':>10s}")
-        rows = [("file mode -> null sink", [NullSink()], False),
-                ("file mode -> h264 recording", [FfmpegSink(Path(tmp) / "rec.mp4", "h264")], False),
-                ("real time (30 fps in) -> null sink", [NullSink()], True)]
-        for name, sinks, realtime in rows:
-            st = run(clip, G, enc, edits, sinks, realtime, args.batch, args.refine)
+        # Real time admits one frame into the stages at a time by default (``in_flight``); the other rows show
+        # what two frames, or no limit, cost in latency on this machine.
+        rows = [("file mode -> null sink", [NullSink()], False, None),
+                ("file mode -> h264 recording", [FfmpegSink(Path(tmp) / "rec.mp4", "h264")], False, None),
+                ("real time (30 fps in) -> null sink", [NullSink()], True, 1),
+                ("  same, 2 frames in flight", [NullSink()], True, 2),
+                ("  same, no in-flight limit", [NullSink()], True, None)]
+        for name, sinks, realtime, in_flight in rows:
+            st = run(clip, G, enc, edits, sinks, realtime, args.batch, args.refine, in_flight)
             print(f"{name:34s} {st.fps:6.1f} {st.percentile_ms(50):7.1f} {st.percentile_ms(95):7.1f} "
                   f"{st.dropped:8d} {st.frames_out:10d}")
         print("\nFile mode processes every frame, so its latency includes queueing behind earlier frames (the "

@@ -437,7 +437,8 @@ def test_ctrl_c_finalises_the_recording(tmp_path: Path, live_run: dict[str, Any]
 
 
 def test_real_time_counts_every_frame_it_did_not_show(live_run: dict[str, Any]) -> None:
-    """A camera faster than the generator: frames are dropped at the capture slot and at the generator's slot,
+    """A camera faster than the generator: frames are dropped at the capture slot (and, without an in-flight limit,
+    at the generator's slot),
     and every one is counted (in + nothing lost = out + dropped); what is shown stays in capture order."""
     from morphstudio.faces.align import crop_params_for, detect_faces
     from morphstudio.faces.encoder import resolve_encoder
@@ -474,3 +475,55 @@ def test_real_time_counts_every_frame_it_did_not_show(live_run: dict[str, Any]) 
     assert stats.frames_in == 40 and stats.dropped > 0
     assert stats.frames_out + stats.dropped == 40
     assert order == sorted(order) and len(set(order)) == len(order)
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_real_time_admits_at_most_in_flight_frames_into_the_stages(live_run: dict[str, Any],
+                                                                   in_flight: int) -> None:
+    """Frames between the align stage taking them and the sinks receiving them never exceed ``in_flight`` (a
+    second frame in the stages only competes for the same cores); without a limit they do, on the same run."""
+    import threading
+    import time
+
+    from morphstudio.faces.align import crop_params_for, detect_faces
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import Frame
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    enc = resolve_encoder("auto", G)
+
+    def count_inside(limit: int | None) -> int:
+        lock = threading.Lock()
+        inside = [0, 0]  # now, most
+
+        def detector(pixels: np.ndarray) -> list[np.ndarray]:
+            with lock:
+                inside[0] += 1
+                inside[1] = max(inside[1], inside[0])
+            time.sleep(0.02)
+            return [base]
+
+        class CountingSink(ListSink):
+            def write(self, first: int, frames: np.ndarray) -> None:
+                with lock:
+                    inside[0] -= len(frames)
+                time.sleep(0.03)  # a slow display: the next frames are already in the stages meanwhile
+                super().write(first, frames)
+
+        class Camera(ScriptedCamera):
+            def frames(self, stop: Any) -> Any:
+                for i in range(self._n):
+                    yield Frame(i, self._frames[i % len(self._frames)], time.perf_counter(), i / 100)
+                    time.sleep(0.01)
+
+        pipe = LivePipeline(Camera(live_run["frames"], 30), G, enc, LiveEdits(), [CountingSink()],
+                            params=crop_params_for(G), realtime=True, detector=detector, in_flight=limit)
+        stats = pipe.run()
+        assert stats.frames_out + stats.dropped == 30 and stats.frames_out > 3
+        return inside[1]
+
+    assert count_inside(in_flight) <= in_flight
+    assert count_inside(None) > in_flight

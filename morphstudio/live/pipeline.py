@@ -143,12 +143,17 @@ class LivePipeline:
         batch: Most frames the generator stage takes at once (only what is already waiting: never waits to fill).
         say: Where notes go (several faces, camera lost).
         refiner: A :class:`~morphstudio.live.refine.WarmRefiner` run after the encoder (``--refine N``), or None.
+        in_flight: In real time, most frames between the align stage taking one and the sinks receiving it
+            (default 1; ``None``: no limit). The stages still run on their own threads (capture and the sinks
+            never wait), but a second frame in the stages would only compete for the same cores: on 2 cores it
+            made every frame slower and older (see ``bench/live.py``). Ignored in file mode, where throughput
+            counts and every frame is processed anyway.
     """
 
     def __init__(self, source: Any, generator: Any, encoder: Any, edits: LiveEdits, sinks: Sequence[Sink], *,
                  params: CropParams, realtime: bool, detector: Callable[[np.ndarray], list[np.ndarray]] | None = None,
                  smoother: OneEuroFilter | None = None, batch: int = 4, queue_size: int = 4,
-                 say: Callable[[str], None] = print, refiner: Any = None) -> None:
+                 say: Callable[[str], None] = print, refiner: Any = None, in_flight: int | None = 1) -> None:
         self.source = source
         self.G = generator
         self.encoder = encoder
@@ -168,6 +173,8 @@ class LivePipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._said_several = False
+        # Tokens for frames inside the stages (real time only): taken by the align stage, given back at the sinks.
+        self._tokens = threading.Semaphore(in_flight) if realtime and in_flight is not None else None
 
     # --- plumbing ---------------------------------------------------------------------------------------------------
 
@@ -238,9 +245,15 @@ class LivePipeline:
         try:
             detector = self.detector or VideoFaceMesh()
             while True:
+                if self._tokens is not None and not self._tokens.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        break
+                    continue  # every admitted frame is still in the stages: the newest one waits in its slot
                 if isinstance(inp, LatestSlot):
                     got, frame = inp.get()
                     if not got:
+                        if self._tokens is not None:
+                            self._tokens.release()  # nothing taken: the token goes back
                         if self._stop.is_set():
                             break
                         continue
@@ -359,7 +372,9 @@ class LivePipeline:
         first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
         # In real time the generator (the slowest stage) also takes the newest aligned frame: an aligned frame
         # waiting behind the one being generated would only reach the screen a generator's time late.
-        q_gen: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
+        # With admission limited (``in_flight``) no aligned frame ever waits behind another, so a queue will do.
+        q_gen: queue.Queue | LatestSlot = (LatestSlot() if self.realtime and self._tokens is None
+                                           else queue.Queue(qs))
         q_blend: queue.Queue = queue.Queue(qs)
         q_out: queue.Queue = queue.Queue(qs)
         threads = [threading.Thread(target=self._capture, args=(first,), name="live-capture", daemon=True),
@@ -377,6 +392,8 @@ class LivePipeline:
                 self.stats.latencies.append(time.perf_counter() - work.frame.t_capture)
                 self.stats.frames_out += 1
                 self.stats.faces += work.generated is not None
+                if self._tokens is not None:
+                    self._tokens.release()
             ok = not self._errors
         except KeyboardInterrupt:
             self.stats.stopped_by = "Ctrl-C"
