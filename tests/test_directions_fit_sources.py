@@ -171,17 +171,23 @@ def _library_direction(home: Path, index: int) -> None:
     dirs.save(lib / "mine.npz", v, {"scale": 3.0, "semantics": "add"})
 
 
+def _library_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A user library (``MORPHSTUDIO_HOME``) holding ``mine`` along latent 0, and the scene that names it."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MORPHSTUDIO_HOME", str(home))
+    scene = tmp_path / "scene.yaml"
+    scene.write_text(SCENE)
+    _library_direction(home, 0)
+    return home, scene
+
+
 def test_changing_a_library_direction_makes_resume_render_again(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import imageio_ffmpeg
 
     from morphstudio.sinks.segmented import parts_dir_for
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MORPHSTUDIO_HOME", str(home))
-    scene = tmp_path / "scene.yaml"
-    scene.write_text(SCENE)
-    _library_direction(home, 0)
+    home, scene = _library_scene(tmp_path, monkeypatch)
     assert cli(capsys, "render", str(scene), "-o", str(tmp_path / "first.mkv"), "-q")[0] == 0
     first = decode(tmp_path / "first.mkv")[1]
 
@@ -214,11 +220,7 @@ def test_the_scene_fingerprint_covers_a_direction_named_from_the_library(tmp_pat
     # parts folder is stale), and covers what the digest's sampled frames might miss.
     import morphstudio
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("MORPHSTUDIO_HOME", str(home))
-    scene = tmp_path / "scene.yaml"
-    scene.write_text(SCENE)
-    _library_direction(home, 0)
+    home, scene = _library_scene(tmp_path, monkeypatch)
     first = morphstudio.load_scene(scene).fingerprint()
     assert morphstudio.load_scene(scene).fingerprint() == first
     _library_direction(home, 1)
