@@ -203,6 +203,23 @@ class LivePipeline:
         else:
             self._put(out, item)
 
+    def _end(self, out: queue.Queue | LatestSlot) -> None:
+        """Tell the next stage there is nothing more: close its slot, or queue the end marker."""
+        if isinstance(out, LatestSlot):
+            out.close()
+        else:
+            self._put(out, _END)
+
+    def _admit(self) -> bool:
+        """Wait for room in the stages (real time with ``in_flight``: every admitted frame still inside keeps the
+        next one waiting in its slot, where newer frames replace it); False when stopping."""
+        if self._tokens is None:
+            return True
+        while not self._tokens.acquire(timeout=0.1):
+            if self._stop.is_set():
+                return False
+        return True
+
     def _take(self, inp: queue.Queue | LatestSlot) -> Any:
         """The next item from a queue or a slot; ``_END`` at the end (or when stopping)."""
         if not isinstance(inp, LatestSlot):
@@ -226,51 +243,27 @@ class LivePipeline:
                 if self._stop.is_set():  # Ctrl-C, the window closed, or a stage failed: stop reading
                     break
                 self.stats.frames_in += 1
-                if isinstance(out, LatestSlot):
-                    out.put(frame)
-                else:
-                    self._put(out, frame)
+                self._hand_on(out, frame)
         except CameraLost as exc:
             if not self._stop.is_set():  # a camera lost after Ctrl-C is not news
                 self.stats.stopped_by = str(exc)
         except BaseException as exc:  # handed to the main thread, which re-raises it
             self._fail(exc)
         finally:
-            if isinstance(out, LatestSlot):
-                out.close()
-            else:
-                self._put(out, _END)
+            self._end(out)
 
     def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue | LatestSlot) -> None:
         try:
             detector = self.detector or VideoFaceMesh()
-            while True:
-                if self._tokens is not None and not self._tokens.acquire(timeout=0.1):
-                    if self._stop.is_set():
-                        break
-                    continue  # every admitted frame is still in the stages: the newest one waits in its slot
-                if isinstance(inp, LatestSlot):
-                    got, frame = inp.get()
-                    if not got:
-                        if self._tokens is not None:
-                            self._tokens.release()  # nothing taken: the token goes back
-                        if self._stop.is_set():
-                            break
-                        continue
-                    if frame is None:
-                        break
-                else:
-                    frame = self._get(inp)
-                    if frame is _END:
-                        break
+            while self._admit():
+                frame = self._take(inp)
+                if frame is _END:
+                    break
                 self._hand_on(out, self._align_one(frame, detector))
         except BaseException as exc:
             self._fail(exc)
         finally:
-            if isinstance(out, LatestSlot):
-                out.close()
-            else:
-                self._put(out, _END)
+            self._end(out)
 
     def _align_one(self, frame: Frame, detector: Callable[[np.ndarray], list[np.ndarray]]) -> Work:
         meshes = detector(frame.pixels)
@@ -334,7 +327,7 @@ class LivePipeline:
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._put(out, _END)
+            self._end(out)
 
     def _blend(self, inp: queue.Queue, out: queue.Queue) -> None:
         try:
@@ -351,7 +344,7 @@ class LivePipeline:
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self._put(out, _END)
+            self._end(out)
 
     # --- run --------------------------------------------------------------------------------------------------------
 
