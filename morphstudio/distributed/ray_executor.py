@@ -253,11 +253,6 @@ class RayExecutor(Executor):
 
     # --- work --------------------------------------------------------------------------------------------------
 
-    def worker_pids(self) -> list[int]:
-        """The actors' current process ids (a restarted actor has a new one)."""
-        ray = self._ray
-        return [int(wid.rsplit(":", 1)[1]) for wid, _ in ray.get([a.ready.remote() for a in self._actors])]
-
     def results(self, jobs: Iterable[SegmentJob]) -> Iterator[tuple[SegmentJob, SegmentResult]]:
         ray = self._ray
         if ray is None:

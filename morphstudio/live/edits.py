@@ -148,10 +148,6 @@ class LiveEdits:
         self._control_of = {id(track): name for (track, _), name in zip(self.attr_tracks, self.controls.names)}
         return self.controls
 
-    @property
-    def empty(self) -> bool:
-        return self.target is None and not any(tl.loops or tl.attributes for tl in self.timelines)
-
     def describe(self) -> str:
         parts = []
         for tl in self.timelines:

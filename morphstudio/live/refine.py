@@ -59,10 +59,6 @@ class WarmRefiner:
             self._said.add(kind)
             self._warn(msg)
 
-    def reset(self) -> None:
-        """Forget the last face (the next frame starts from its encoder's guess)."""
-        self.previous = None
-
     def start_for(self, encoded: np.ndarray, continues: bool) -> np.ndarray:
         """Where a frame's refinement starts: the previous frame's result while the face continues, else the
         encoder's ``[num_ws, w_dim]`` guess."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from morphstudio.errors import RenderError
+from morphstudio.files import atomic_path
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "morphstudio-parts/2"  # /2: segments record their frame count and content hash
@@ -91,9 +91,8 @@ class Manifest:
         """Write atomically (temp file + rename), so a kill never leaves a torn manifest."""
         data = {"format": FORMAT, "fingerprint": self.fingerprint, "settings": self.settings,
                 "segments": self.segments, "plan": self.plan}
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
 
     def record(self, start: int, stop: int, file: Path, digest: str, frames: int, sha256: str | None = None) -> None:
         """Mark a segment finished: its frame count and the file's content hash (thread-safe: encoder threads

@@ -42,7 +42,6 @@ from morphstudio.sinks.lock import OutputClaim
 from morphstudio.sinks.manifest import (
     Manifest,
     LatentsHasher,
-    file_sha256,
     latents_digest,
     open_parts,
     parts_dir_for,
@@ -486,8 +485,3 @@ class SegmentedVideoWriter:
 
     def _release(self) -> None:
         self._claim.release()
-
-
-def segment_file_hash(path: Path) -> str:
-    """The content hash the manifest records for a segment file (what a worker reports to :meth:`commit`)."""
-    return file_sha256(path)
