@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from morphstudio.latent import LatentSpace
+from morphstudio.latent import LatentSpace, truncate
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ class Guard:
         Returns:
             ``w`` (clamped where it was too far when the mode is ``clamp``).
         """
-        if self.mode == "off":
-            return w
+        if self.mode == "off" or (self.mode == "warn" and what in self.warned):
+            return w  # warned once already: nothing left to do for this track (the check costs a pass per chunk)
         dist = self.distance(w)
         far = dist > self.limit
         if not np.any(far):
@@ -86,7 +86,5 @@ class Guard:
                       f"average face at {t[i]:.3f} s (limit {self.limit:g}x); {action}")
         if self.mode == "clamp":
             factor = np.where(far, self.limit / np.maximum(dist, 1e-12), 1.0)[:, None, None]
-            w -= self.w_avg
-            w *= factor
-            w += self.w_avg
+            w = truncate(w, self.w_avg, factor, in_place=True)
         return w
