@@ -233,11 +233,13 @@ def estimate_w_avg(state: Mapping[str, torch.Tensor], init_kwargs: Mapping[str, 
                    samples: int = W_AVG_SAMPLES, seed: int = 0) -> torch.Tensor:
     """Mean of the mapping network over ``samples`` seeded z, as rosinality's ``mean_latent`` computes it."""
     mapping_kwargs = init_kwargs["mapping_kwargs"]
-    with torch.device("meta"):  # every tensor is replaced by the file's below
-        net = MappingNetwork(int(init_kwargs["z_dim"]), 0, int(init_kwargs["w_dim"]), 1,
-                             int(mapping_kwargs["num_layers"]),
-                             lr_multiplier=float(mapping_kwargs.get("lr_multiplier", 0.01)),
-                             layer_features=mapping_kwargs.get("layer_features"))
+    from morphstudio.generators.base import build_for_loading
+
+    # Every tensor is replaced by the file's below (built as the generators are: no meta device, RNG untouched).
+    net = build_for_loading(lambda: MappingNetwork(int(init_kwargs["z_dim"]), 0, int(init_kwargs["w_dim"]), 1,
+                                                   int(mapping_kwargs["num_layers"]),
+                                                   lr_multiplier=float(mapping_kwargs.get("lr_multiplier", 0.01)),
+                                                   layer_features=mapping_kwargs.get("layer_features")))
     net.load_state_dict({k: state[f"mapping.{k}"] for k in net.state_dict()}, assign=True)
 
     def sample(n: int, s: int) -> torch.Tensor:
