@@ -527,3 +527,42 @@ def test_real_time_admits_at_most_in_flight_frames_into_the_stages(live_run: dic
 
     assert count_inside(in_flight) <= in_flight
     assert count_inside(None) > in_flight
+
+
+@pytest.mark.parametrize("name, audio", [("edited.webm", "opus"), ("edited.gif", None)])
+def test_a_recording_in_a_container_that_refuses_the_clips_audio_is_still_written(
+        live_run: dict[str, Any], tmp_path: Path, name: str, audio: str | None) -> None:
+    """The clip's FLAC cannot be copied into webm (opus / vorbis only) and a gif holds no audio: the recording is
+    written anyway, with the container's own audio codec or without audio, and nothing half-written is left."""
+    out = tmp_path / name
+    assert main(["live", "--input", str(live_run["clip"]), "-o", str(out), "--no-window", "-q",
+                 "--device", "cpu"]) == 0
+    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    audio_streams = [line for line in probe.splitlines() if "Audio:" in line]
+    assert (audio_streams[0].split("Audio:")[1].split()[0].rstrip(",") if audio_streams else None) == audio
+    assert decode(out)[1].shape[0] == N
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_sink_that_fails_to_open_aborts_the_ones_already_open(live_run: dict[str, Any], tmp_path: Path) -> None:
+    """The recording opens first; when the next sink (a virtual camera without a device, say) cannot open, the
+    recording's encoder is stopped and its temporary file removed: nothing is left in the user's folder."""
+    from morphstudio.errors import DisplayError
+    from morphstudio.faces.align import crop_params_for
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import FileSource
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+    from morphstudio.sinks.ffmpeg import FfmpegSink
+
+    class Unopenable(ListSink):
+        def open(self, info: Any) -> None:
+            raise DisplayError("no device")
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    rec = FfmpegSink(tmp_path / "rec.mkv", "ffv1")
+    pipe = LivePipeline(FileSource(live_run["clip"]), G, resolve_encoder("auto", G), LiveEdits(),
+                        [rec, Unopenable()], params=crop_params_for(G), realtime=False)
+    with pytest.raises(DisplayError, match="no device"):
+        pipe.run()
+    assert list(tmp_path.iterdir()) == []

@@ -13,9 +13,11 @@ import numpy as np
 
 from morphstudio.errors import DisplayError, EncoderError, MorphError, RenderError
 from morphstudio.files import atomic_path
+from morphstudio.formats import CODEC_INFO
 from morphstudio.live.refine import MAX_STEPS as MAX_REFINE
 from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, muxer_for, run_ffmpeg
+from morphstudio.sinks.segmented import AUDIO_CODEC
 
 CODEC_FOR_SUFFIX = {".webm": "vp9", ".gif": "gif"}
 
@@ -92,15 +94,16 @@ class RecordingSink(Sink):
                 os.replace(self.video_tmp, self.path)
                 return
             with atomic_path(self.path) as tmp:
-                def mux(audio_codec: str) -> None:
+                def mux(audio_args: list[str]) -> None:
                     run_ffmpeg(["-y", "-i", str(self.video_tmp), "-i", str(self.audio_from), "-map", "0:v:0",
-                                "-map", "1:a?", "-c:v", "copy", "-c:a", audio_codec, "-f", muxer_for(self.path),
+                                "-map", "1:a?", "-c:v", "copy", *audio_args, "-f", muxer_for(self.path),
                                 str(tmp)], f"{self.path}: adding the input's audio", tmp)
                 try:
-                    mux("copy")
+                    mux(["-c:a", "copy"])
                 except EncoderError:
-                    # The input's audio codec does not fit this container (e.g. PCM into .mp4): re-encode it.
-                    mux("aac")
+                    # The input's audio codec does not fit this container (PCM into .mp4, AAC into .webm):
+                    # re-encode it with the container's own audio codec, as the segmented writer does.
+                    mux(AUDIO_CODEC.get(self.path.suffix.lower(), ["-c:a", "aac"]))
         finally:
             self.video_tmp.unlink(missing_ok=True)
 
@@ -181,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
 
     sinks: list[Any] = []
     if args.output is not None:
-        audio = args.input if (args.input is not None and not realtime and source.info.has_audio) else None
+        # A gif holds no audio; anything else gets the clip's.
+        audio = args.input if (args.input is not None and not realtime and source.info.has_audio
+                               and not CODEC_INFO[codec].still) else None
         sinks.append(RecordingSink(args.output, codec, args.crf, audio))
     if args.virtual_cam:
         sinks.append(VirtualCameraSink(pace=False))

@@ -356,9 +356,15 @@ class LivePipeline:
         """
         info = StreamInfo(width=self.source.width, height=self.source.height, fps=self.source.fps)
         opened: list[Sink] = []
-        for s in self.sinks:
-            s.open(info)
-            opened.append(s)
+        try:
+            for s in self.sinks:
+                s.open(info)
+                opened.append(s)
+        except BaseException:
+            # e.g. no virtual-camera device: the recording already started must not stay behind half-written
+            for s in opened:
+                s.abort()
+            raise
         # In real time a frame waiting in a queue only gets older: one slot per stage keeps the latency at the
         # stages' own cost; file mode buffers a few so a slow frame in one stage does not idle the others.
         qs = 1 if self.realtime else self.queue_size
