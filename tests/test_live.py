@@ -559,10 +559,18 @@ def test_a_sink_that_fails_to_open_aborts_the_ones_already_open(live_run: dict[s
         def open(self, info: Any) -> None:
             raise DisplayError("no device")
 
+    class Recording(FfmpegSink):
+        aborted = False
+
+        def abort(self) -> None:
+            type(self).aborted = True
+            super().abort()
+
     G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
-    rec = FfmpegSink(tmp_path / "rec.mkv", "ffv1")
+    rec = Recording(tmp_path / "rec.mkv", "ffv1")
     pipe = LivePipeline(FileSource(live_run["clip"]), G, resolve_encoder("auto", G), LiveEdits(),
                         [rec, Unopenable()], params=crop_params_for(G), realtime=False)
     with pytest.raises(DisplayError, match="no device"):
         pipe.run()
+    assert Recording.aborted  # its encoder stopped
     assert list(tmp_path.iterdir()) == []
