@@ -214,3 +214,19 @@ def test_a_ray_temp_folder_too_long_for_its_sockets_is_one_line(tmp_path: Path) 
 def test_api_rejects_an_unknown_executor(tmp_path: Path) -> None:
     with pytest.raises(morphstudio.errors.RenderError, match="executor: expected 'local' or 'ray', got 'dask'"):
         morphstudio.render(write_scene(tmp_path), executor="dask")
+
+
+def test_a_local_ray_instance_settles_its_worker_count_before_the_driver_plans_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver gives each worker ``cores // workers`` torch threads before the workers start: a local
+    instance's default count (one per GPU, else one per core's share of --threads) must be known by then, or
+    every one of the 16 default workers would run 16 threads."""
+    from morphstudio.distributed import ray_executor
+
+    monkeypatch.setattr(ray_executor, "_cores", lambda: 16)
+    monkeypatch.setattr(ray_executor, "_cuda_count", lambda: 0)
+    assert RayExecutor().workers == 16
+    assert RayExecutor(threads=4).workers == 4
+    assert RayExecutor(workers=3).workers == 3
+    monkeypatch.setattr(ray_executor, "_cuda_count", lambda: 2)
+    assert RayExecutor().workers == 2

@@ -130,8 +130,11 @@ class RayExecutor(Executor):
             raise RenderError(f"--workers must be at least 1, got {workers}")
         self.address = address
         self.requested = workers
-        self.workers = workers or 1
         self.threads = threads
+        # The driver plans each worker's torch threads from this count before the workers start, so a local
+        # instance's default is settled now (a cluster's once connected): one worker per GPU, else per core's
+        # share of ``threads``.
+        self.workers = workers or (self._default_workers(_cores(), _cuda_count()) if address is None else 1)
         self.temp_dir = Path(temp_dir) if temp_dir is not None else None
         self.on_ready = on_ready
         self.session_root: Path | None = None  # the local instance's temp folder
@@ -196,7 +199,7 @@ class RayExecutor(Executor):
             cores = _cores()
             gpus = _cuda_count()
             if self.requested is None:
-                self.workers = gpus or max(1, cores // max(1, self.threads or 1))
+                self.workers = self._default_workers(cores, gpus)
             ray.init(address="local", num_cpus=max(cores, self.workers), num_gpus=gpus,
                      include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=str(root),
                      log_to_driver=False, logging_level="WARNING", configure_logging=False)
@@ -212,7 +215,10 @@ class RayExecutor(Executor):
             res = ray.cluster_resources()
             gpus = int(res.get("GPU", 0))
             if self.requested is None:
-                self.workers = gpus or max(1, int(res.get("CPU", 1)) // max(1, self.threads or 1))
+                self.workers = self._default_workers(int(res.get("CPU", 1)), gpus)
+
+    def _default_workers(self, cpus: int, gpus: int) -> int:
+        return gpus or max(1, cpus // max(1, self.threads or 1))
 
     def _make_actors(self, ray: Any, spec: WorkerSpec) -> None:
         res = ray.cluster_resources()
