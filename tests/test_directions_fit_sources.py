@@ -225,3 +225,28 @@ def test_the_scene_fingerprint_covers_a_direction_named_from_the_library(tmp_pat
     assert morphstudio.load_scene(scene).fingerprint() == first
     _library_direction(home, 1)
     assert morphstudio.load_scene(scene).fingerprint() != first
+
+
+def test_fit_conditioned_on_a_per_latent_reference_file(tiny: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """``--condition`` with a ``[num_ws, w_dim]`` direction file (the shape most StyleGAN directions have): the
+    fitted direction comes out orthogonal to the reference's row the fit is made on (InterFaceGAN's conditional
+    boundary), and a reference that does not act on that row is one line."""
+    gen = _generator(tiny)
+    rng = np.random.RandomState(1)
+    rows = ["seed,tilt"] + [f"{s},{rng.randn():.6f}" for s in range(100, 160)]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    ref = rng.randn(gen.num_ws, gen.w_dim)
+    dirs.save(tmp_path / "ref.npz", ref, {"scale": 1.0, "semantics": "add"})
+    out = tmp_path / "c.npz"
+    rc, text, err = cli(capsys, "directions", "fit", "--model", str(tiny), "--labeller", f"csv:{tmp_path / 'l.csv'}",
+                        "--label", "tilt", "--condition", str(tmp_path / "ref.npz"), "-o", str(out))
+    assert rc == 0, err
+    assert "+0.000 after" in text or "-0.000 after" in text
+    row0 = ref[0] / np.linalg.norm(ref[0])
+    assert abs(float(dirs.load(out).unit.reshape(-1, gen.w_dim)[0] @ row0)) < 1e-6
+
+    dirs.save(tmp_path / "late.npz", ref, {"scale": 1.0, "semantics": "add", "layers": [4, 8]})
+    rc, _, err = cli(capsys, "directions", "fit", "--model", str(tiny), "--labeller", f"csv:{tmp_path / 'l.csv'}",
+                     "--label", "tilt", "--condition", str(tmp_path / "late.npz"), "-o", str(tmp_path / "d.npz"))
+    assert rc == 2 and "does not act on latent 0" in err and "Traceback" not in err

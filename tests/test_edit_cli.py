@@ -40,6 +40,9 @@ def test_edit_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "error: no direction named 'grin' for model 'dcgan-faces64'" in capsys.readouterr().err
     assert main(["edit", "--seed", "1", "--attr", "grin", "-o", "x.png"]) == 2
     assert "--attr: expected NAME=VALUE" in capsys.readouterr().err
+    for bad in ("smile=nan", "smile=inf", "smile=1e9"):
+        assert main(["edit", "--seed", "1", "--attr", bad, "-o", "x.png"]) == 2
+        assert f"error: --attr {bad}: strength" in capsys.readouterr().err
     assert main(["directions", "sefa", "-o", "s"]) == 2
     assert "SeFa needs style-modulation weights" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

@@ -107,6 +107,19 @@ def _layer_range(text: str | None) -> tuple[int, int] | None:
     return a, b
 
 
+def _reference_row(name: str, model: str, space: object, row: int) -> np.ndarray:
+    """``--condition NAME``'s unit direction at latent ``row`` (the row a fit is made on), shaped for the model
+    like any applied direction; a reference that does not act there is refused (it cannot be conditioned on)."""
+    from morphstudio.edit import directions as dirs
+    from morphstudio.scene.yamlmap import Locator
+
+    d = dirs.load(dirs.resolve(name, model, Path.cwd()), shown=name)
+    unit = dirs.for_space(d, space, name, Locator(), ("--condition", name)).unit[row]  # type: ignore[arg-type]
+    if not np.any(unit):
+        raise RenderError(f"--condition {name}: this direction does not act on latent {row}, where the fit is made")
+    return unit
+
+
 def run_fit(args: argparse.Namespace) -> int:
     from morphstudio.edit import directions as dirs
     from morphstudio.edit.fit import MIX_OFFSET, check_layers, fit_direction, sample_labels, seed_labels
@@ -140,13 +153,12 @@ def run_fit(args: argparse.Namespace) -> int:
         from morphstudio.edit.disentangle import condition
 
         refs = [n.strip() for n in args.condition.split(",") if n.strip()]
-        ref_units = np.stack([dirs.load(dirs.resolve(r, args.model, Path.cwd()), shown=r).unit.reshape(-1)
-                              for r in refs])
+        ref_units = np.stack([_reference_row(r, args.model, gen.latent_space(), a) for r in refs])
         before = ref_units @ fit.unit
         new = condition(fit.unit, ref_units)
         cos_kept = float(new @ fit.unit)
-        for r, c in zip(refs, before):
-            print(f"cosine with {r}: {c:+.3f} before, {float(new @ ref_units[refs.index(r)]):+.3f} after")
+        for r, c, ref in zip(refs, before, ref_units):
+            print(f"cosine with {r}: {c:+.3f} before, {float(new @ ref):+.3f} after")
         # The same movement along the fitted direction per unit strength: strength keeps its label-std meaning.
         fit.unit, fit.scale = new, fit.scale / max(cos_kept, 1e-6)
         fit.intercept = fit.intercept / max(cos_kept, 1e-6)

@@ -39,9 +39,12 @@ def parse_attr(text: str) -> tuple[str, float]:
     try:
         if not sep or not name:
             raise ValueError
-        return name, float(value)
+        strength = float(value)
     except ValueError:
         raise RenderError(f"--attr: expected NAME=VALUE such as smile=1.5, got {text!r}") from None
+    if not np.isfinite(strength) or abs(strength) > 100:  # the bound live mode's --attr has too
+        raise RenderError(f"--attr {text}: strength {value} must be a finite number between -100 and 100")
+    return name, strength
 
 
 def apply_edits(w: np.ndarray, edits: list[tuple[np.ndarray, float, float | None, str, float]]) -> np.ndarray:
