@@ -13,13 +13,11 @@ import numpy as np
 
 from morphstudio.errors import DisplayError, EncoderError, MorphError, RenderError
 from morphstudio.files import atomic_path
-from morphstudio.formats import CODEC_INFO
+from morphstudio.formats import CODEC_FOR_EXTENSION, CODEC_INFO, DEFAULT_CODEC, VIDEO_CODECS
 from morphstudio.live.refine import MAX_STEPS as MAX_REFINE
 from morphstudio.sinks.base import Sink, StreamInfo
 from morphstudio.sinks.ffmpeg import FfmpegSink, muxer_for, run_ffmpeg
 from morphstudio.sinks.segmented import AUDIO_CODEC
-
-CODEC_FOR_SUFFIX = {".webm": "vp9", ".gif": "gif"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from morphstudio.live.edits import build_edits
     from morphstudio.live.overlay import OverlaySink
     from morphstudio.live.pipeline import LivePipeline
-    from morphstudio.sinks.ffmpeg import CODECS, container_check, crf_check
+    from morphstudio.sinks.ffmpeg import container_check, crf_check
     from morphstudio.sinks.virtual_camera import VirtualCameraSink, import_pyvirtualcam
     from morphstudio.sinks.window import WindowSink, display_problem
 
@@ -145,10 +143,9 @@ def run(args: argparse.Namespace) -> int:
     # Cheap checks of the output before any slow work (model, mediapipe, camera).
     codec = None
     if args.output is not None:
-        codec = args.codec or CODEC_FOR_SUFFIX.get(args.output.suffix.lower(), "h264")
-        if codec not in CODECS or codec == "png":
-            raise RenderError(f"--codec {codec}: live mode records video: use one of "
-                              f"{', '.join(c for c in CODECS if c != 'png')}")
+        codec = args.codec or CODEC_FOR_EXTENSION.get(args.output.suffix.lower(), DEFAULT_CODEC)
+        if codec not in VIDEO_CODECS:
+            raise RenderError(f"--codec {codec}: live mode records video: use one of {', '.join(VIDEO_CODECS)}")
         crf_check(codec, args.crf)
         if args.input is not None and args.output.resolve() == args.input.resolve():
             raise RenderError(f"--output {args.output}: is the input video; choose another name")

@@ -16,7 +16,7 @@ from morphstudio.sinks.base import Sink, StreamInfo
 def draw_status(frame: np.ndarray, text: str) -> np.ndarray:
     """A copy of ``frame`` with ``text`` (one or more lines) in the top-left corner, dark outline under white so
     it reads on any background."""
-    out = np.ascontiguousarray(frame.copy())
+    out = frame.copy()  # a fresh C-contiguous array, as cv2's drawing needs
     scale = max(0.4, frame.shape[0] / 720)
     for i, line in enumerate(text.splitlines()):
         org = (8, int(22 * scale) + 4 + int(48 * scale) * i)  # lines apart by more than a glyph with its outline
