@@ -87,7 +87,9 @@ class Timeline:
     def base(self, t: np.ndarray) -> np.ndarray:
         """The keyframed path plus walks: ``[T, num_ws, w_dim]`` float64 (``w_avg`` where nothing sets a latent)."""
         sp = self.space
-        w = np.broadcast_to(self.w_avg, (len(t), sp.num_ws, sp.w_dim)).copy()
+        shape = (len(t), sp.num_ws, sp.w_dim)
+        # A keyframed path sets every latent (PathTrack.apply), so only a scene without one starts from w_avg.
+        w = np.empty(shape) if self.path is not None else np.broadcast_to(self.w_avg, shape).copy()
         for track in self._base:
             w = track.apply(w, t)
         return w

@@ -83,10 +83,7 @@ class PathTrack:
 
     def values(self, t: np.ndarray) -> np.ndarray:
         """The path alone: ``[T, num_ws, w_dim]`` float64."""
-        out = np.empty((len(t), self.num_ws, self.w_dim))
-        for rows, curve in self.curves:
-            out[:, rows] = curve(t).reshape(len(t), len(rows), self.w_dim)
-        return out
+        return self.apply(np.empty((len(t), self.num_ws, self.w_dim)), t)
 
     def apply(self, w: np.ndarray, t: np.ndarray) -> np.ndarray:
         """``w`` with every latent set to the path's (what came before is replaced)."""
