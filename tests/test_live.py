@@ -526,7 +526,82 @@ def test_real_time_admits_at_most_in_flight_frames_into_the_stages(live_run: dic
         return inside[1]
 
     assert count_inside(in_flight) <= in_flight
-    assert count_inside(None) > in_flight
+    assert count_inside(0) > in_flight
+    if in_flight == 2:
+        assert count_inside(None) == 2  # the documented real-time default (``--in-flight``)
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_file_mode_reads_a_frame_only_when_it_may_enter_the_stages(live_run: dict[str, Any], in_flight: int) -> None:
+    """With ``in_flight`` in file mode, at most that many frames are between being read from the source and the
+    sinks receiving them, so a frame's latency is its own trip, not queueing; every frame still comes out, in order.
+    The default (no limit) reads ahead: more frames are inside at once on the same run."""
+    import threading
+    import time
+
+    from morphstudio.faces.align import crop_params_for, detect_faces
+    from morphstudio.faces.encoder import resolve_encoder
+    from morphstudio.live.capture import Frame
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    base = detect_faces(live_run["frames"][0])[0].mesh
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    enc = resolve_encoder("auto", G)
+    n = 12
+
+    def run(limit: int | None) -> tuple[int, list[int], list[float]]:
+        lock = threading.Lock()
+        inside = [0, 0]  # now, most
+
+        class File:
+            live, realtime = False, False
+            width, height, fps = W, H, FPS
+
+            def describe(self) -> str:
+                return "file"
+
+            def frames(self, stop: Any) -> Any:
+                for i in range(n):
+                    with lock:
+                        inside[0] += 1
+                        inside[1] = max(inside[1], inside[0])
+                    yield Frame(i, live_run["frames"][i % len(live_run["frames"])], time.perf_counter(), i / FPS)
+
+        class CountingSink(ListSink):
+            def __init__(self) -> None:
+                super().__init__()
+                self.order: list[int] = []
+
+            def write(self, first: int, frames: np.ndarray) -> None:
+                with lock:
+                    inside[0] -= len(frames)
+                self.order.extend(range(first, first + len(frames)))
+                time.sleep(0.03)  # a slow sink: an unlimited reader runs ahead meanwhile
+                super().write(first, frames)
+
+        sink = CountingSink()
+        pipe = LivePipeline(File(), G, enc, LiveEdits(), [sink], params=crop_params_for(G), realtime=False,
+                            detector=lambda pixels: [base], in_flight=limit)
+        stats = pipe.run()
+        assert stats.frames_in == stats.frames_out == n and stats.dropped == 0
+        return inside[1], sink.order, stats.latencies
+
+    most, order, _ = run(in_flight)
+    assert most <= in_flight and order == list(range(n))
+    most_default, order_default, _ = run(None)
+    assert most_default > in_flight and order_default == list(range(n))
+
+
+def test_a_negative_in_flight_is_refused(live_run: dict[str, Any]) -> None:
+    from morphstudio.faces.align import crop_params_for
+    from morphstudio.live.edits import LiveEdits
+    from morphstudio.live.pipeline import LivePipeline
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    with pytest.raises(ValueError, match="in_flight"):
+        LivePipeline(ScriptedCamera(live_run["frames"], 1), G, None, LiveEdits(), [], params=crop_params_for(G),
+                     realtime=False, in_flight=-1)
 
 
 @pytest.mark.parametrize("name, audio", [("edited.webm", "opus"), ("edited.gif", None)])
@@ -574,3 +649,51 @@ def test_a_sink_that_fails_to_open_aborts_the_ones_already_open(live_run: dict[s
         pipe.run()
     assert Recording.aborted  # its encoder stopped
     assert list(tmp_path.iterdir()) == []
+
+
+def test_in_flight_from_the_command_line_and_the_cpu_threads_while_it_runs(
+        live_run: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--in-flight 1`` on a file still writes every frame, byte for byte where there is no face; while the stages
+    run, torch and numpy's BLAS have one thread each (side by side on the cores), and both are restored after."""
+    import threadpoolctl
+    import torch
+
+    from morphstudio.live.pipeline import LivePipeline
+    from morphstudio.rendering.plan import torch_threads
+
+    seen: dict[str, Any] = {}
+    real_run = LivePipeline.run
+
+    def run(self: LivePipeline) -> Any:
+        seen["in_flight"] = self._tokens is not None
+        seen["torch"] = torch.get_num_threads()
+        seen["blas"] = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()
+                        if d["user_api"] == "blas"}
+        return real_run(self)
+
+    monkeypatch.setattr(LivePipeline, "run", run)
+    out = tmp_path / "one.mkv"
+    # The test run may have pinned every pool to one thread already (OMP_NUM_THREADS=1): start from two.
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"), torch_threads(2):
+        before_torch = torch.get_num_threads()
+        before_blas = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()
+                       if d["user_api"] == "blas"}
+        assert max(before_blas.values()) == 2
+        assert main(["live", "--input", str(live_run["clip"]), "-o", str(out), "--codec", "ffv1", "--no-window",
+                     "--device", "cpu", "--in-flight", "1"]) == 0
+        after_torch = torch.get_num_threads()
+        after_blas = {d["filepath"]: d["num_threads"] for d in threadpoolctl.threadpool_info()
+                      if d["user_api"] == "blas"}
+    _, got = decode(out)
+    assert got.shape == (N, H, W, 3)
+    for i in NO_FACE:
+        np.testing.assert_array_equal(got[i], live_run["frames"][i])
+    assert seen["in_flight"] and seen["torch"] == 1
+    assert seen["blas"] and set(seen["blas"].values()) == {1}
+    assert after_torch == before_torch == 2 and after_blas == before_blas
+    capsys.readouterr()
+    rc = main(["live", "--input", str(live_run["clip"]), "-o", str(tmp_path / "x.mkv"), "--no-window",
+               "--in-flight", "-1"])
+    assert rc == 2 and "error: --in-flight -1: must be 0 (no limit) or more frames" in capsys.readouterr().err
+    assert not (tmp_path / "x.mkv").exists()

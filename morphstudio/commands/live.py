@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine", type=int, default=0, metavar="N",
                    help="after the encoder, N projector steps on each face, warm-started from the previous frame's "
                         "result while the same face continues (closer likeness, slower; default 0)")
+    p.add_argument("--in-flight", type=int, default=None, metavar="N",
+                   help="most frames inside the stages at once (0: no limit; default 2 in real time, for the "
+                        "lowest latency, and no limit for a file, which is fastest)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda...")
     p.add_argument("--batch", type=int, default=4, help="most frames the generator takes at once (default 4)")
     p.add_argument("--threads", type=int, default=None,
@@ -136,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         raise MorphError(f"--batch {args.batch}: must be between 1 and 64")
     if not 0 <= args.refine <= MAX_REFINE:
         raise MorphError(f"--refine {args.refine}: must be between 0 and {MAX_REFINE} steps per frame")
+    if args.in_flight is not None and args.in_flight < 0:
+        raise MorphError(f"--in-flight {args.in_flight}: must be 0 (no limit) or more frames")
     if args.threads is not None and not 1 <= args.threads <= 256:
         raise MorphError(f"--threads {args.threads}: must be between 1 and 256")
     if args.virtual_cam:
@@ -203,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
         refiner = WarmRefiner(G, args.refine, warn=lambda m: say(f"note: --refine: {m}"))
     pipe = LivePipeline(source, G, enc, edits, sinks, params=crop_params_for(G), realtime=realtime,
-                        batch=args.batch, say=say, refiner=refiner)
+                        batch=args.batch, say=say, refiner=refiner, in_flight=args.in_flight)
     pipe_holder["pipe"] = pipe
     if not args.quiet:
         mode = "real time" if realtime else "file mode (every frame)"
@@ -213,15 +218,12 @@ def run(args: argparse.Namespace) -> int:
         if edits.controls is not None and len(edits.controls):
             say("live: in the window, keys 1-9 pick a strength, + / - change it by 0.1, 0 resets it (or drag its "
                 "trackbar); q or Esc stops")
-    import torch
+    from morphstudio.rendering.plan import blas_threads, torch_threads
 
-    threads_before = torch.get_num_threads()
-    if G.device.type == "cpu" or args.threads is not None:
-        torch.set_num_threads(args.threads or 1)
-    try:
+    # On a CPU the stages run side by side on their own threads: torch gets one thread (``--threads`` overrides)
+    # and numpy's BLAS one, so neither spreads over the cores the other stages are using.
+    with torch_threads(args.threads or (1 if G.device.type == "cpu" else None)), blas_threads(1):
         stats = pipe.run()
-    finally:
-        torch.set_num_threads(threads_before)
     if not args.quiet:
         say(f"live: {stats.summary()}")
     if stats.stopped_by not in ("end of input", "Ctrl-C", "the window was closed"):

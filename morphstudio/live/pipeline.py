@@ -84,6 +84,9 @@ def landmarks_from_mesh(mesh: np.ndarray) -> FaceLandmarks:
                          mouth_left=mesh[MOUTH_IMAGE_LEFT], mouth_right=mesh[MOUTH_IMAGE_RIGHT], mesh=mesh)
 
 
+REALTIME_IN_FLIGHT = 2
+"""Frames inside the stages at once in real time by default (``--in-flight``)."""
+
 ROI_MARGIN = 8
 """Source pixels kept around the crop's quad: the bilinear / bicubic taps and the anti-alias shrink's box."""
 
@@ -143,17 +146,19 @@ class LivePipeline:
         batch: Most frames the generator stage takes at once (only what is already waiting: never waits to fill).
         say: Where notes go (several faces, camera lost).
         refiner: A :class:`~morphstudio.live.refine.WarmRefiner` run after the encoder (``--refine N``), or None.
-        in_flight: In real time, most frames between the align stage taking one and the sinks receiving it
-            (default 1; ``None``: no limit). The stages still run on their own threads (capture and the sinks
-            never wait), but a second frame in the stages would only compete for the same cores: on 2 cores it
-            made every frame slower and older (see ``bench/live.py``). Ignored in file mode, where throughput
-            counts and every frame is processed anyway.
+        in_flight: Most frames between entering the stages and the sinks receiving them; ``0``: no limit;
+            ``None`` (default): 2 in real time, no limit in file mode. In real time the align stage admits a
+            frame (capture keeps replacing the waiting one, so the newest goes in); two inside let the next frame's
+            landmarks overlap this one's generator, more only queue (see ``bench/live.py``). In file mode the file
+            is read only when there is room, so with a limit a frame's latency is its own way through the stages,
+            not time spent queueing behind earlier frames; no limit gives the most frames per second (the
+            generator batches frames that wait for it).
     """
 
     def __init__(self, source: Any, generator: Any, encoder: Any, edits: LiveEdits, sinks: Sequence[Sink], *,
                  params: CropParams, realtime: bool, detector: Callable[[np.ndarray], list[np.ndarray]] | None = None,
                  smoother: OneEuroFilter | None = None, batch: int = 4, queue_size: int = 4,
-                 say: Callable[[str], None] = print, refiner: Any = None, in_flight: int | None = 1) -> None:
+                 say: Callable[[str], None] = print, refiner: Any = None, in_flight: int | None = None) -> None:
         self.source = source
         self.G = generator
         self.encoder = encoder
@@ -173,8 +178,12 @@ class LivePipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._said_several = False
-        # Tokens for frames inside the stages (real time only): taken by the align stage, given back at the sinks.
-        self._tokens = threading.Semaphore(in_flight) if realtime and in_flight is not None else None
+        if in_flight is not None and in_flight < 0:
+            raise ValueError(f"in_flight must be >= 0 (0: no limit), not {in_flight}")
+        limit = (REALTIME_IN_FLIGHT if realtime else 0) if in_flight is None else in_flight
+        # Tokens for frames inside the stages: taken when a frame enters (real time: the align stage; file mode:
+        # before the file is read), given back when the sinks have it.
+        self._tokens = threading.Semaphore(limit) if limit else None
 
     # --- plumbing ---------------------------------------------------------------------------------------------------
 
@@ -211,8 +220,8 @@ class LivePipeline:
             self._put(out, _END)
 
     def _admit(self) -> bool:
-        """Wait for room in the stages (real time with ``in_flight``: every admitted frame still inside keeps the
-        next one waiting in its slot, where newer frames replace it); False when stopping."""
+        """Wait for room in the stages (with an ``in_flight`` limit: in real time the next frame waits in its slot,
+        where newer frames replace it; in file mode the file is not read meanwhile); False when stopping."""
         if self._tokens is None:
             return True
         while not self._tokens.acquire(timeout=0.1):
@@ -238,9 +247,14 @@ class LivePipeline:
     # --- stages -----------------------------------------------------------------------------------------------------
 
     def _capture(self, out: queue.Queue | LatestSlot) -> None:
+        frames: Any = None
         try:
-            for frame in self.source.frames(self._stop):
-                if self._stop.is_set():  # Ctrl-C, the window closed, or a stage failed: stop reading
+            frames = iter(self.source.frames(self._stop))
+            # Real time reads on regardless (the newest frame waits in the slot); file mode reads a frame only once
+            # it may enter the stages, so its capture time is when it starts through them.
+            while self.realtime or self._admit():
+                frame = next(frames, None)
+                if frame is None or self._stop.is_set():  # the end, Ctrl-C, the window closed, or a stage failed
                     break
                 self.stats.frames_in += 1
                 self._hand_on(out, frame)
@@ -250,12 +264,14 @@ class LivePipeline:
         except BaseException as exc:  # handed to the main thread, which re-raises it
             self._fail(exc)
         finally:
+            if hasattr(frames, "close"):  # stop the file's ffmpeg or release the camera now, not at collection
+                frames.close()
             self._end(out)
 
     def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue | LatestSlot) -> None:
         try:
             detector = self.detector or VideoFaceMesh()
-            while self._admit():
+            while not self.realtime or self._admit():  # file mode admitted the frame before reading it
                 frame = self._take(inp)
                 if frame is _END:
                     break
@@ -371,7 +387,8 @@ class LivePipeline:
         first: queue.Queue | LatestSlot = LatestSlot() if self.realtime else queue.Queue(qs)
         # In real time the generator (the slowest stage) also takes the newest aligned frame: an aligned frame
         # waiting behind the one being generated would only reach the screen a generator's time late.
-        # With admission limited (``in_flight``) no aligned frame ever waits behind another, so a queue will do.
+        # With admission limited (``in_flight``) few aligned frames can wait (one, at the default 2), and those
+        # were admitted to be shown: a queue will do.
         q_gen: queue.Queue | LatestSlot = (LatestSlot() if self.realtime and self._tokens is None
                                            else queue.Queue(qs))
         q_blend: queue.Queue = queue.Queue(qs)
