@@ -125,11 +125,13 @@ def main() -> None:
         return float(line)
 
     def ours() -> tuple[float, float]:
+        # The whole load as a user calls it, then the file reading alone (a second read: the share it takes).
         t = time.perf_counter()
-        ckpt = read_checkpoint(args.pkl)
-        t_read = time.perf_counter() - t
-        load_generator(ckpt, device="cpu")
-        return time.perf_counter() - t, t_read
+        load_generator(args.pkl, device="cpu")
+        total = time.perf_counter() - t
+        t = time.perf_counter()
+        read_checkpoint(args.pkl)
+        return total, time.perf_counter() - t
 
     try:
         official()
@@ -152,14 +154,14 @@ def main() -> None:
           f"({', '.join(f'{t:.3f}' for t in times['official'])})")
     print(f"  morphstudio load_generator (cpu)             median {med['ours']:.3f} s   "
           f"({', '.join(f'{t:.3f}' for t in times['ours'])})")
-    print(f"    of which read_checkpoint                   median {med['read']:.3f} s")
+    print(f"    its read_checkpoint alone                  median {med['read']:.3f} s")
     print(f"  ratio morphstudio / official: {med['ours'] / med['official']:.2f}x  (goal <= 1.5x)")
     print(json.dumps({k: round(v, 4) for k, v in med.items()} | {"ratio": round(med["ours"] / med["official"], 3)}))
 
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-        ours()
+        load_generator(args.pkl, device="cpu")
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
 

@@ -89,7 +89,7 @@ class DCGANGenerator(Generator):
 
     @classmethod
     def _from_config_state(cls, config: DCGANConfig, state: Mapping[str, torch.Tensor],
-                           source: str | Path | None = None) -> DCGANGenerator:
+                           source: str | Path | None = None, *, adopt: bool = False) -> DCGANGenerator:
         """Build for ``config`` and load a ``main.*`` state dict, checking every tensor's name and shape first."""
         gen = build_for_loading(lambda: cls(config))
         # BatchNorm's step counter is training bookkeeping; checkpoints may or may not carry it.

@@ -22,13 +22,15 @@ from morphstudio.generators.registry import backend_for
 __all__ = ["CheckpointData", "build_generator", "load_checkpoint", "load_generator"]
 
 
-def build_generator(ckpt: CheckpointData) -> Generator:
+def build_generator(ckpt: CheckpointData, *, adopt: bool = False) -> Generator:
     """Construct the backend for ``ckpt.family`` and load its weights.
 
     The stored kwargs are checked (keys, types, sane ranges, and the parameter count they imply against the values
-    in the file) before any module is built; then every tensor's name and shape.
+    in the file) before any module is built; then every tensor's name and shape. With ``adopt`` the generator
+    may take ``ckpt``'s tensors instead of copying them (``ckpt`` must not be used afterwards).
     """
-    return backend_for(ckpt.family, ckpt.path).from_state(ckpt.init_kwargs, ckpt.state, source=ckpt.path)
+    return backend_for(ckpt.family, ckpt.path).from_state(ckpt.init_kwargs, ckpt.state, source=ckpt.path,
+                                                          adopt=adopt)
 
 
 def load_checkpoint(source: str | Path) -> CheckpointData:
@@ -60,7 +62,11 @@ def load_generator(
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    gen = build_generator(source if isinstance(source, CheckpointData) else load_checkpoint(source))
+    # A file read here is held by nobody else: the generator takes its fresh tensors instead of copying them.
+    if isinstance(source, CheckpointData):
+        gen = build_generator(source)
+    else:
+        gen = build_generator(load_checkpoint(source), adopt=True)
     gen = gen.to(dev).eval().requires_grad_(False)
     if dt != torch.float32:
         gen.set_precision(dt)  # a ModelError for a precision the backend does not run

@@ -527,16 +527,14 @@ class StyleGAN2Generator(StyleGANBase):
 
     @classmethod
     def _from_config_state(cls, config: StyleGAN2Config, state: Mapping[str, torch.Tensor],
-                           source: str | Path | None = None) -> StyleGAN2Generator:
+                           source: str | Path | None = None, *, adopt: bool = False) -> StyleGAN2Generator:
         """Build for ``config`` and load official ``G_ema`` tensors, checking every key and shape first.
 
         ``*.resample_filter`` buffers may be left out of ``state`` (they are derived from the config, not
         learned); everything else must be present.
         """
         gen = build_for_loading(lambda: cls(config))
-        full = gen._with_derived_buffers(state)
-        check_state(state_shapes(gen), full, source, what="StyleGAN2 generator")
-        gen.load_official_state(full, source)
+        gen.load_official_state(state, source, adopt=adopt)
         return gen.eval()
 
     @classmethod
@@ -559,14 +557,24 @@ class StyleGAN2Generator(StyleGANBase):
                 full[key] = _setup_filter(self.config.resample_filter)
         return full
 
-    def load_official_state(self, state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> None:
-        """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`)."""
-        own = self.state_dict()
+    def load_official_state(self, state: Mapping[str, torch.Tensor], source: str | Path | None = None, *,
+                            adopt: bool = False) -> None:
+        """Copy ``state`` into this generator after checking names and shapes (see :func:`check_state`).
+
+        With ``adopt`` a CPU tensor of the right dtype and layout becomes the parameter's or buffer's data
+        instead of being copied (the checkpoint reader's fresh tensors: a 256 px StyleGAN2's copy was a quarter of
+        its load); the parameter objects stay the same, so nothing holding them is left pointing at old memory.
+        """
+        own = self.state_dict(keep_vars=True)
         full = self._with_derived_buffers(state)  # derived buffers may be absent: use the config's filter
         check_state(state_shapes(self), full, source, what="StyleGAN2 generator")
         with torch.no_grad():
             for key, value in own.items():
-                value.copy_(torch.as_tensor(full[key]).to(value.dtype))
+                src = torch.as_tensor(full[key])
+                if adopt and src.dtype == value.dtype and src.device == value.device and src.is_contiguous():
+                    value.data = src
+                else:
+                    value.copy_(src.to(value.dtype))
 
     # --- the interface ----------------------------------------------------------------------------------------
 

@@ -521,7 +521,7 @@ class StyleGAN3Generator(StyleGANBase):
 
     @classmethod
     def _from_config_state(cls, config: StyleGAN3Config, state: Mapping[str, torch.Tensor],
-                           source: str | Path | None = None) -> StyleGAN3Generator:
+                           source: str | Path | None = None, *, adopt: bool = False) -> StyleGAN3Generator:
         """Build for ``config`` and load an official-named ``G_ema`` state dict, checking every tensor.
 
         ``None`` filter buffers (identity filters) may simply be absent from ``state``.
@@ -529,8 +529,9 @@ class StyleGAN3Generator(StyleGANBase):
         gen = build_for_loading(lambda: cls(config, design_filters=False))
         given = {k: v for k, v in state.items() if v is not None}
         check_state(state_shapes(gen), given, source, what="StyleGAN3 generator")
-        # Own copies (the caller's tensors stay untouched when e.g. the transform buffer is changed later).
-        gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=True) for k, v in given.items()},
+        # Own copies unless adopting (the caller's tensors stay untouched when e.g. the transform buffer is
+        # changed later).
+        gen.load_state_dict({k: v.detach().to("cpu", torch.float32, copy=not adopt) for k, v in given.items()},
                             strict=True, assign=True)
         return gen.eval()
 

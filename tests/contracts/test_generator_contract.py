@@ -207,6 +207,30 @@ def test_loading_leaves_the_global_rng_alone(real_case: Case) -> None:
 
 
 @pytest.mark.parametrize("real_case", REAL, indirect=True)
+def test_loaded_generators_own_their_tensors(real_case: Case) -> None:
+    """A file's tensors are taken over by the generator built from it (not copied), so each load must own
+    fresh ones: two loads share no memory, and a CheckpointData the caller passes in and keeps stays untouched when
+    the generator built from it is changed."""
+    from morphstudio.generators import load_checkpoint
+
+    assert real_case.source is not None
+
+    def pointers(gen: Generator) -> set[int]:
+        return {t.data_ptr() for t in gen.state_dict().values() if t.numel()}
+
+    first, second = _load(real_case.source), _load(real_case.source)
+    assert pointers(first) and not pointers(first) & pointers(second)
+    ckpt = load_checkpoint(real_case.source)
+    before = {k: v.clone() for k, v in ckpt.state.items() if isinstance(v, torch.Tensor)}
+    gen = morphstudio.load_generator(ckpt, device="cpu")
+    with torch.no_grad():
+        for t in gen.state_dict(keep_vars=True).values():
+            if t.is_floating_point():
+                t.add_(1.0)
+    assert all(torch.equal(ckpt.state[k], v) for k, v in before.items())
+
+
+@pytest.mark.parametrize("real_case", REAL, indirect=True)
 def test_config_json_round_trip_and_parameter_count(real_case: Case) -> None:
     gen = real_case.gen
     cls = type(gen.config)
