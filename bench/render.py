@@ -103,6 +103,21 @@ def encoder_only(frames_u8: np.ndarray, rng: range, out: OutputSettings, fps: fl
     return len(rng) / (time.perf_counter() - t)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the ffmpeg encoders, waited for at close)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def with_cpu(fn, n_frames: int) -> tuple[float, float]:
+    """``(fn()``'s result, CPU milliseconds per frame it used)``."""
+    c = cpu_seconds()
+    result = fn()
+    return result, (cpu_seconds() - c) / n_frames * 1000
+
+
 def end_to_end(gen, latents_fn, n, fps, out, frames, batch, precision, noise, jobs) -> float:
     t = time.perf_counter()
     render_latents(gen, latents_fn, n, fps, output=out, frames=frames, batch=batch, precision=precision,
@@ -190,12 +205,21 @@ def main() -> int:
         thread_options = sorted({os.cpu_count() or 1, plan.cpu_threads or 1}) if gen.device.type == "cpu" else [None]
         frames_u8 = precompute(gen, latents_fn, n, fps, out, rng, plan.batch, args.precision, noise)
         g = e = x = 0.0
+        cpu: dict[str, float] = {}  # CPU ms per frame of each stage's fastest run
         for _ in range(args.repeat):
-            g = max([g] + [generator_only(gen, latents_fn, n, fps, out, rng, plan.batch, args.precision, noise, t)
-                           for t in thread_options])
-            e = max(e, encoder_only(frames_u8, rng, out_file, fps, plan.jobs, plan.encoder_threads, tmp))
-            x = max(x, end_to_end(gen, latents_fn, n, fps, out_file, rng, plan.batch, args.precision, noise,
-                                  plan.jobs))
+            for t in thread_options:
+                fps_g, ms = with_cpu(lambda: generator_only(gen, latents_fn, n, fps, out, rng, plan.batch,
+                                                            args.precision, noise, t), len(rng))
+                if fps_g > g:
+                    g, cpu["generator"] = fps_g, ms
+            fps_e, ms = with_cpu(lambda: encoder_only(frames_u8, rng, out_file, fps, plan.jobs, plan.encoder_threads,
+                                                      tmp), len(rng))
+            if fps_e > e:
+                e, cpu["encoder"] = fps_e, ms
+            fps_x, ms = with_cpu(lambda: end_to_end(gen, latents_fn, n, fps, out_file, rng, plan.batch, args.precision,
+                                                    noise, plan.jobs), len(rng))
+            if fps_x > x:
+                x, cpu["end-to-end"] = fps_x, ms
         del frames_u8
         print(f"generator-only   {g:8.1f} frames/s   (synthesis + resize + uint8 + copy, null sink; best of "
               f"{thread_options} torch threads)")
@@ -207,6 +231,11 @@ def main() -> int:
             shared = 1 / (1 / g + 1 / e)
             print(f"end-to-end / shared-CPU bound 1/(1/g + 1/e) = {x / shared:.2f}   (bound {shared:.1f} frames/s: "
                   "generator and encoder compete for the same cores here)")
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            work = cpu["generator"] + cpu["encoder"]
+            print(f"CPU ms per frame: generator {cpu['generator']:.1f}, encoder {cpu['encoder']:.1f}, end-to-end "
+                  f"{cpu['end-to-end']:.1f}; {cores} core(s) can do both stages' work at most "
+                  f"{cores * 1000 / work:.1f} frames/s = {cores * 1000 / work / min(g, e):.2f} x min(g, e)")
         if not args.skip_serial:
             # As gen_video.py runs (torch's default threads), and tuned (1 torch thread on CPU, which leaves the
             # second core to ffmpeg instead of to OpenMP threads spinning between tiny batch-1 ops).
