@@ -10,6 +10,7 @@ moved by strengths -2..2 (add: strength times the file's scale) and labelled aga
 * ``cross``: mean over the other labels of |change per unit strength| in that label's standard deviations (least
   squares slope over all faces), for the fitted direction and for its conditional boundary (the other shipped
   directions projected out, InterFaceGAN), rescaled so one unit still moves its own label as much; goal: halved.
+  ``largest after`` names the other label the conditional boundary still moves most (signed, per unit, in sd).
 
 Figures only, never pass/fail.
 """
@@ -79,7 +80,7 @@ def main() -> None:
                       sorted(((i, j) for i in range(len(names)) for j in range(i + 1, len(names))),
                              key=lambda ij: -abs(cos[ij]))[:3]))
     print(f"{'direction':<11} {'spearman':>8} {'own/unit':>8} {'cross before':>12} {'cross after':>11} {'ratio':>6}"
-          f" {'time':>6}")
+          f" {'largest after':>20} {'time':>6}")
     for k, name in enumerate(names):
         t0 = time.perf_counter()
         d = loaded[name]
@@ -96,8 +97,11 @@ def main() -> None:
         after = slopes(after_lab)
         mask = np.arange(len(names)) != k
         cb, ca = np.mean(np.abs(before[mask])), np.mean(np.abs(after[mask]))
+        # Which other label is dragged most after conditioning (signed change per unit, in its sd).
+        j = int(np.argmax(np.where(mask, np.abs(after), -1.0)))
+        worst = f"{names[j]} {after[j]:+.3f}"
         print(f"{name:<11} {rho:8.3f} {before[k]:8.3f} {cb:12.3f} {ca:11.3f} {ca / max(cb, 1e-12):6.2f}"
-              f" {time.perf_counter() - t0:5.1f}s")
+              f" {worst:>20} {time.perf_counter() - t0:5.1f}s")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/make_builtin_directions.py --samples 16000
 
-(last run: 2026-12-01, 18 min 22 s wall, 6 min of CPU, on the shared 2-core machine while it was busy; labelling the
-16,000 faces was 1060 s of it, the cross-validated fits and the grids 34 s.)
+(last run: 2026-12-01, with the expression labels on the 3-D mesh: 11 min 47 s wall on the shared 2-core machine
+while it was busy, labelling the 16,000 faces 692 s of it, the cross-validated fits and the grids 15 s; the run
+before, on the image-plane labels, took 18 min 22 s. That rerun changed only smile, mouth_open and eyes_open: the
+other four labels are measured as before, so their fits came out identical and their files were kept.)
 
 Seeds 0..N-1 are labelled once with the "all" labeller (mediapipe geometry + dlib age/gender, the latter averaged
 over each chip and its mirror). Then, per label, the method is chosen by 5-fold cross-validation among ridge

@@ -92,6 +92,9 @@ def test_astronaut_values_are_plausible(astronaut, geometry) -> None:
     assert abs(s[col(geometry, "yaw")]) < 10 and abs(s[col(geometry, "roll")]) < 10
     # Her face is in the upper middle of the photo.
     assert 0.3 < s[col(geometry, "face_x")] < 0.6 and 0.1 < s[col(geometry, "face_y")] < 0.4
+    # The values the README's `morphstudio score` example documents (3-D mesh measures).
+    for name, documented in (("smile", 0.487), ("smile_lift", 0.122), ("mouth_open", 0.142), ("eyes_open", 0.284)):
+        assert abs(s[col(geometry, name)] - documented) < 0.01, (name, s[col(geometry, name)])
 
 
 @pytest.mark.parametrize("angle", [-20.0, 15.0])
@@ -106,6 +109,76 @@ def test_rotating_the_image_adds_the_angle_to_roll(astronaut, geometry, angle) -
     # A tilted head is not a lopsided smile: smile and mouth-corner lift are measured in the face's own frame.
     assert abs(rot[col(geometry, "smile")] - base[col(geometry, "smile")]) < 0.03
     assert abs(rot[col(geometry, "smile_lift")] - base[col(geometry, "smile_lift")]) < 0.03
+
+
+def rotated_about_vertical(face, degrees: float):
+    """``face`` with its 3-D mesh turned by ``degrees`` about the image's vertical axis through the mesh's centre,
+    the 2-D parts (mesh, eyes, mouth corners) its orthographic projection: what a head turn does to the points."""
+    from morphstudio.faces.align import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, FaceLandmarks
+
+    t = math.radians(degrees)
+    # x right, y down, z away from the camera: +t swings the nose (nearest the camera, smallest z) toward +x.
+    rot = np.array([[math.cos(t), 0.0, -math.sin(t)], [0.0, 1.0, 0.0], [math.sin(t), 0.0, math.cos(t)]])
+    centre = face.mesh3d.mean(0)
+    p3 = (face.mesh3d - centre) @ rot.T + centre
+    p2 = p3[:, :2].copy()
+    return FaceLandmarks(eye_left=p2[list(EYE_IMAGE_LEFT)].mean(0), eye_right=p2[list(EYE_IMAGE_RIGHT)].mean(0),
+                         mouth_left=p2[61], mouth_right=p2[291], mesh=p2, mesh3d=p3)
+
+
+def image_plane_ratios(pts: np.ndarray) -> tuple[float, float]:
+    """Mouth width over face width and the mean eye aspect ratio of 2-D points, written out from their definitions."""
+    d = lambda a, b: float(np.linalg.norm(pts[a] - pts[b]))  # noqa: E731
+    ear = lambda c1, t1, t2, c2, b2, b1: (d(t1, b1) + d(t2, b2)) / (2 * d(c1, c2))  # noqa: E731
+    return d(61, 291) / d(234, 454), (ear(33, 160, 158, 133, 153, 144) + ear(362, 385, 387, 263, 373, 380)) / 2
+
+
+def test_the_mesh_carries_depth_in_pixels(astronaut) -> None:
+    from morphstudio.edit.labels.mesh import largest_face
+
+    face = largest_face(astronaut)
+    assert face.mesh3d is not None and face.mesh3d.shape == (468, 3)
+    np.testing.assert_array_equal(face.mesh3d[:, :2], face.mesh)
+    # mediapipe scales depth like x: the nose tip (1) sits in front of (smaller z than) the face's sides, by a
+    # good part of the face's width (a real head is ~140 mm wide and the nose ~90 mm in front of the ears).
+    z = face.mesh3d[:, 2]
+    width = float(np.ptp(face.mesh[:, 0]))
+    assert 0.2 * width < float(np.mean(z[[234, 454]]) - z[1]) < 1.0 * width
+    # The 64 px upscale path scales depth back by the same factor as x.
+    small = cv2.resize(astronaut, (128, 128), interpolation=cv2.INTER_AREA)
+    f128 = largest_face(small)
+    ratio = np.ptp(f128.mesh3d[:, 2]) / np.ptp(f128.mesh3d[:, 0])
+    assert abs(ratio - np.ptp(z) / width) < 0.1 * np.ptp(z) / width
+
+
+@pytest.mark.parametrize("degrees", [-20.0, 20.0])
+def test_turning_the_head_leaves_the_expression(astronaut, degrees) -> None:
+    from morphstudio.edit.labels.geometry import measure
+    from morphstudio.edit.labels.mesh import largest_face
+
+    h, w = astronaut.shape[:2]
+    face = largest_face(astronaut)
+    turned = rotated_about_vertical(face, degrees)
+    names = [i.name for i in get_labeller("geometry").labels]
+    before, after = measure(face, w, h), measure(turned, w, h)
+    p3 = face.mesh3d
+    smile_3d = float(np.linalg.norm(p3[61] - p3[291]) / np.linalg.norm(p3[234] - p3[454]))
+    # What the labels must read: the 3-D ratios, the same before and after a rigid turn.
+    for got in (before, after):
+        assert abs(got[names.index("smile")] - smile_3d) < 1e-9
+    for name in ("smile", "smile_lift", "mouth_open", "eyes_open"):
+        k = names.index(name)
+        assert abs(after[k] - before[k]) < 1e-6 * max(1.0, abs(before[k])), name
+    # ... where the image-plane ratios, the old measures, do what foreshortening predicts: an eye's width (corner
+    # to corner, across the turn) shrinks by about cos(20 deg) while its height (along the axis) stays, so the
+    # image-plane eye aspect ratio grows by about 1 / cos(20 deg) = 1.064, a third of the model's spread of
+    # eyes_open (sd 0.05); mouth and face width are pairs symmetric about the axis and shrink alike.
+    (s0, e0), (s1, e1) = image_plane_ratios(face.mesh), image_plane_ratios(turned.mesh)
+    assert abs(e1 / e0 - 1 / math.cos(math.radians(degrees))) < 0.02, (e0, e1)
+    assert abs(s1 / s0 - 1) < 0.01, (s0, s1)
+    # The head pose still sees the turn, with the sign yaw documents (positive toward the image's right).
+    dyaw = after[names.index("yaw")] - before[names.index("yaw")]
+    assert abs(dyaw - degrees) < 8.0, dyaw
 
 
 def stretch_mouth(img: np.ndarray, centre: tuple[float, float], gain: float, radius: float) -> np.ndarray:

@@ -83,13 +83,21 @@ def crop_params_for(generator: Any) -> CropParams:
 
 @dataclass
 class FaceLandmarks:
-    """The points alignment uses, in photo pixels (x, y)."""
+    """The points alignment uses, in photo pixels (x, y).
+
+    ``mesh3d`` is the same mesh with mediapipe's depth as a third column: ``z`` is relative depth (smaller is
+    nearer the camera, about zero at the centre of the head) which mediapipe scales like ``x``, so ``z * width``
+    is in the same pixels as ``x``. Distances between its points do not change when the head turns, which the
+    image-plane ``mesh`` cannot offer (the face labeller measures expressions on it). ``None`` where the points
+    did not come from mediapipe with depth (e.g. the live tracker's 2-D mesh).
+    """
 
     eye_left: np.ndarray
     eye_right: np.ndarray
     mouth_left: np.ndarray
     mouth_right: np.ndarray
     mesh: np.ndarray  # [468, 2] all mesh points
+    mesh3d: np.ndarray | None = None  # [468, 3]: mesh with z (pixels, scaled by the image width as x is)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -156,13 +164,15 @@ def detect_faces(pixels: np.ndarray) -> list[FaceLandmarks]:
         result = mesh.process(np.ascontiguousarray(pixels))
     faces: list[FaceLandmarks] = []
     for lms in result.multi_face_landmarks or []:
-        pts = np.array([(p.x * w, p.y * h) for p in lms.landmark], dtype=np.float64)
+        pts3 = np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark], dtype=np.float64)[:468]
+        pts = pts3[:, :2]
         faces.append(FaceLandmarks(
             eye_left=pts[list(EYE_IMAGE_LEFT)].mean(0),
             eye_right=pts[list(EYE_IMAGE_RIGHT)].mean(0),
             mouth_left=pts[MOUTH_IMAGE_LEFT],
             mouth_right=pts[MOUTH_IMAGE_RIGHT],
-            mesh=pts[:468],
+            mesh=pts.copy(),
+            mesh3d=pts3,
         ))
     faces.sort(key=lambda f: f.box[0])
     return faces

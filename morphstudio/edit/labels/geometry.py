@@ -4,6 +4,15 @@ Every measure is a ratio of distances within the face (so it does not depend on 
 taken on the largest face of each image. Landmark indices are those of mediapipe's canonical mesh; "image-left"
 is the subject's right.
 
+The expression measures (smile, smile_lift, mouth_open, eyes_open) are taken on the mesh in 3-D: mediapipe gives
+every landmark a depth scaled like x (:attr:`FaceLandmarks.mesh3d`), and a distance in 3-D does not change when
+the head turns. In the image plane it does: a turned head foreshortens what turns away (an eye seen from the
+side is narrower, its aspect ratio larger), so the 2-D ratios this labeller used before read a head turn as a
+change of expression. On the built-in model's faces, moving along the shipped yaw direction changed the 2-D
+eyes_open by -0.09 standard deviations per unit and the 3-D one by +0.01; smile 0.105 -> 0.075, mouth_open
+-0.09 -> -0.06 (``bench/pose_labels.py``). mediapipe's depth is itself an estimate: along the pitch direction the
+3-D eyes_open moves more than the 2-D one did (-0.29 vs -0.12 sd per unit).
+
 Head pose comes from ``cv2.solvePnP`` on ten stable landmarks against :data:`TEMPLATE_MM`, a generic adult head
 built from anthropometric averages (Farkas' adult norms, rounded: eye corners 90 mm apart outside and 32 mm
 inside, a 50 mm mouth, the eye corners 50 mm above and the chin 68 mm below the base of the nose, the nose tip
@@ -18,15 +27,16 @@ import cv2
 import numpy as np
 
 from morphstudio.edit.labels.base import LabelInfo, MeshLabeller
-from morphstudio.faces.align import FaceLandmarks
+from morphstudio.faces.align import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, FaceLandmarks
 
 # --- landmark indices -------------------------------------------------------------------------------------------
 MOUTH_CORNERS = (61, 291)
 INNER_LIP = (13, 14)            # upper and lower inner lip, at the centre
 FACE_SIDES = (234, 454)         # the widest points of the face outline (at the cheekbones)
+NOSE_DOWN = (168, 2)            # between the eyes, base of the nose: the face's own down axis (both on bone)
 # Eye aspect ratio points per eye, in the order p1..p6 of Soukupova & Cech: corner, two upper lid, corner, two lower.
-EYE_IMAGE_LEFT = (33, 160, 158, 133, 153, 144)
-EYE_IMAGE_RIGHT = (362, 385, 387, 263, 373, 380)
+EYE_IMAGE_LEFT_EAR = (33, 160, 158, 133, 153, 144)
+EYE_IMAGE_RIGHT_EAR = (362, 385, 387, 263, 373, 380)
 
 # Camera-style axes: x to the image's right, y down, z away from the camera; origin at the nose tip, millimetres.
 TEMPLATE_MM: dict[int, tuple[float, float, float]] = {
@@ -43,13 +53,16 @@ TEMPLATE_MM: dict[int, tuple[float, float, float]] = {
 }
 
 LABELS: tuple[LabelInfo, ...] = (
-    LabelInfo("smile", "ratio", "mouth width (corner to corner) over face width (cheek to cheek); about 0.38 "
-                                "for a neutral adult face, larger when smiling"),
+    LabelInfo("smile", "ratio", "mouth width (corner to corner) over face width (cheek to cheek), in 3-D so a head "
+                                "turn does not change it; about 0.39 on the built-in model's faces (5-95 %: "
+                                "0.33-0.47), larger when smiling"),
     LabelInfo("smile_lift", "ratio", "how far the mouth corners sit above the centre of the lips, over mouth "
-                                     "width, measured across the eye line; positive when the corners turn up"),
-    LabelInfo("mouth_open", "ratio", "gap between the inner lips over mouth width; 0 for a closed mouth"),
-    LabelInfo("eyes_open", "ratio", "eye aspect ratio (lid-to-lid height over corner-to-corner width), mean of "
-                                    "both eyes; about 0.25-0.35 open, under 0.15 closed"),
+                                     "width, along the face's own up axis in 3-D (perpendicular to the eye line); "
+                                     "positive when the corners turn up"),
+    LabelInfo("mouth_open", "ratio", "gap between the inner lips over mouth width, in 3-D; 0 for a closed mouth"),
+    LabelInfo("eyes_open", "ratio", "eye aspect ratio (lid-to-lid height over corner-to-corner width) in 3-D, mean "
+                                    "of both eyes; about 0.28 on the built-in model's faces (5-95 %: 0.21-0.36), "
+                                    "smaller as the eyes close"),
     LabelInfo("yaw", "degrees", "head turn left/right from solvePnP against a generic 3-D head; positive when "
                                 "the face turns toward the image's right; mirroring the image flips its sign"),
     LabelInfo("pitch", "degrees", "head tilt up/down against a generic 3-D head, positive looking up; only "
@@ -89,23 +102,53 @@ def head_pose(pts: np.ndarray, width: int, height: int) -> tuple[float, float, f
     return float(-b), float(-a), float(-g)
 
 
-def measure(face: FaceLandmarks, width: int, height: int) -> np.ndarray:
-    """The :data:`LABELS` of one face, float64 ``[len(LABELS)]``."""
-    pts = face.mesh
-    left, right = pts[MOUTH_CORNERS[0]], pts[MOUTH_CORNERS[1]]
+def face_frame(pts3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face's own right and down axes (unit vectors) from its 3-D (or image-plane 2-D) mesh points.
+
+    Right runs along the eye line (image-left eye centre to image-right eye centre); down is the line from between
+    the eyes (168) to the base of the nose (2) with its part along the eye line removed, i.e. in the plane of the
+    face, perpendicular to the eye line (the cross product of the face normal and the eye line). Both are points
+    on bone, so neither the mouth nor the eyelids move them, and both turn with the head.
+    """
+    right = pts3[list(EYE_IMAGE_RIGHT)].mean(0) - pts3[list(EYE_IMAGE_LEFT)].mean(0)
+    right = right / max(float(np.linalg.norm(right)), 1e-9)
+    down = pts3[NOSE_DOWN[1]] - pts3[NOSE_DOWN[0]]
+    down = down - np.dot(down, right) * right
+    return right, down / max(float(np.linalg.norm(down)), 1e-9)
+
+
+def expression(pts3: np.ndarray) -> tuple[float, float, float, float]:
+    """smile, smile_lift, mouth_open, eyes_open (:data:`LABELS`) of one face's ``[468, 3]`` mesh (any units).
+
+    Every one is a ratio of 3-D distances or of lengths along the face's own axes, so turning the head (yaw,
+    pitch, roll) leaves it as it is; the same ratios taken in the image plane shrink what turns away from the
+    camera (foreshortening), which made a head turn read as a change of expression. Given the ``[468, 2]``
+    image-plane mesh instead, it returns those image-plane ratios (what this labeller measured before it used
+    depth; ``bench/pose_labels.py`` compares the two).
+    """
+    left, right = pts3[MOUTH_CORNERS[0]], pts3[MOUTH_CORNERS[1]]
     mouth_w = max(float(np.linalg.norm(right - left)), 1e-9)
-    face_w = max(float(np.linalg.norm(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])), 1e-9)
-    upper, lower = pts[INNER_LIP[0]], pts[INNER_LIP[1]]
-    # "Up" is measured across the eye line, so a tilted head does not read as a lopsided smile.
-    eye_axis = face.eye_right - face.eye_left
-    eye_axis = eye_axis / max(float(np.linalg.norm(eye_axis)), 1e-9)
-    down = np.array([-eye_axis[1], eye_axis[0]])
+    face_w = max(float(np.linalg.norm(pts3[FACE_SIDES[1]] - pts3[FACE_SIDES[0]])), 1e-9)
+    upper, lower = pts3[INNER_LIP[0]], pts3[INNER_LIP[1]]
+    _, down = face_frame(pts3)
     lift = float(np.dot((upper + lower) / 2.0 - (left + right) / 2.0, down)) / mouth_w
     gap = float(np.linalg.norm(lower - upper)) / mouth_w
-    eyes = (_ear(pts, EYE_IMAGE_LEFT) + _ear(pts, EYE_IMAGE_RIGHT)) / 2.0
-    yaw, pitch, roll = head_pose(pts, width, height)
+    eyes = (_ear(pts3, EYE_IMAGE_LEFT_EAR) + _ear(pts3, EYE_IMAGE_RIGHT_EAR)) / 2.0
+    return mouth_w / face_w, lift, gap, eyes
+
+
+def measure(face: FaceLandmarks, width: int, height: int) -> np.ndarray:
+    """The :data:`LABELS` of one face, float64 ``[len(LABELS)]``.
+
+    The expression labels come from the 3-D mesh (:func:`expression`), head pose and framing from the image-plane
+    mesh; a face without ``mesh3d`` (not found by :func:`morphstudio.faces.align.detect_faces`) is refused.
+    """
+    if face.mesh3d is None:
+        raise ValueError("the geometry labeller needs the face's 3-D mesh (FaceLandmarks.mesh3d), got None")
+    smile, lift, gap, eyes = expression(face.mesh3d)
+    yaw, pitch, roll = head_pose(face.mesh, width, height)
     x0, y0, x1, y1 = face.box
-    return np.array([mouth_w / face_w, lift, gap, eyes, yaw, pitch, roll, (y1 - y0) / height,
+    return np.array([smile, lift, gap, eyes, yaw, pitch, roll, (y1 - y0) / height,
                      (x0 + x1) / 2.0 / width, (y0 + y1) / 2.0 / height], dtype=np.float64)
 
 

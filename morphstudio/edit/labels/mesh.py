@@ -3,7 +3,8 @@
 It reuses :func:`morphstudio.faces.align.detect_faces` (one static-image FaceMesh per process, mediapipe 0.10.21's
 legacy 468-landmark mesh that ships in its wheel). mediapipe's detector misses most faces drawn at 64 px, so a
 small image is upscaled (bicubic) until its shorter side is :data:`MIN_SIDE` before the mesh runs, as
-``tests/test_builtin_model.py`` does; the landmarks are then scaled back to the image's own pixels.
+``tests/test_builtin_model.py`` does; the landmarks are then scaled back to the image's own pixels (the 3-D
+mesh's depth by the horizontal factor, as mediapipe scales it like x).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def largest_face(image: np.ndarray) -> FaceLandmarks | None:
         return None
     f = max(faces, key=lambda face: face.area)
     k = np.array([sx, sy])
+    # mediapipe scales depth like x (by the image width), so z comes back by the x factor.
+    mesh3d = None if f.mesh3d is None else f.mesh3d / np.array([sx, sy, sx])
     return FaceLandmarks(eye_left=f.eye_left / k, eye_right=f.eye_right / k, mouth_left=f.mouth_left / k,
-                         mouth_right=f.mouth_right / k, mesh=f.mesh / k)
+                         mouth_right=f.mouth_right / k, mesh=f.mesh / k, mesh3d=mesh3d)
 
 
 def find_faces(images: np.ndarray) -> list[FaceLandmarks | None]:
