@@ -697,3 +697,13 @@ def test_in_flight_from_the_command_line_and_the_cpu_threads_while_it_runs(
                "--in-flight", "-1"])
     assert rc == 2 and "error: --in-flight -1: must be 0 (no limit) or more frames" in capsys.readouterr().err
     assert not (tmp_path / "x.mkv").exists()
+
+
+def test_the_start_line_names_each_attr_as_written_with_its_semantics() -> None:
+    from morphstudio.live.edits import build_edits
+
+    G = morphstudio.load_generator("builtin:dcgan-faces64", device="cpu")
+    edits = build_edits(G, scene=None, attrs=["smile=1.5", "scenes/directions/dcgan-light.npy=2"], target=None,
+                        morph=0.5, model="builtin:dcgan-faces64")
+    # A fitted boundary is applied as `set`, a bare file as `add` (the README's live-mode section).
+    assert edits.describe() == "smile=1.5 (set), dcgan-light=2 (add)"

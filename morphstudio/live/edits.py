@@ -150,8 +150,11 @@ class LiveEdits:
 
     def describe(self) -> str:
         parts = []
+        short = {id(track): name for track, name in self.attr_tracks}
         for tl in self.timelines:
-            parts += [f"attribute {track.name}" for track in tl.attributes]
+            # An --attr reads as the user wrote it (``smile=1 (set)``); a scene's attribute by its key.
+            parts += [f"{short[id(t)]}={t.strength:g} ({t.mode})" if id(t) in short else f"attribute {t.name}"
+                      for t in tl.attributes]
             parts += [f"{len(tl.loops)} deform loop(s)"] if tl.loops else []
         if self.target is not None:
             parts.append(f"morph {self.morph:g} toward the target")
