@@ -153,3 +153,19 @@ def test_hostile_pickle_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     with pytest.raises(UnsafeCheckpointError, match="system"):
         read_rosinality(path)
     assert not marker.exists()
+
+
+def test_shapes_of_a_config_far_larger_than_the_file_are_refused_before_building() -> None:
+    """The shape check builds the network its settings describe (uninitialised); settings implying far more
+    values than the file holds are one line naming the file, before anything is built."""
+    from morphstudio.errors import CheckpointError
+    from morphstudio.generators.stylegan2 import StyleGAN2Generator
+
+    kwargs = {"z_dim": 512, "w_dim": 512, "c_dim": 0, "img_resolution": 1024, "img_channels": 3,
+              "channel_base": 32768, "channel_max": 512, "mapping_kwargs": {"num_layers": 8}}
+    with pytest.raises(CheckpointError, match="hostile.pt"):
+        StyleGAN2Generator.expected_shapes(kwargs, "hostile.pt", {"conv1.weight": torch.zeros(16)})
+    small = {"z_dim": 8, "w_dim": 8, "c_dim": 0, "img_resolution": 8, "img_channels": 3,
+             "channel_base": 64, "channel_max": 8, "mapping_kwargs": {"num_layers": 1}}
+    shapes = StyleGAN2Generator.expected_shapes(small, "ok.pt")
+    assert shapes["mapping.fc0.weight"] == (8, 8) and shapes["synthesis.b4.const"] == (8, 4, 4)

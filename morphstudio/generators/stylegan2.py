@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import (LayerInfo, NoiseMode, StyleGANBase, build_for_loading, check_state,
-                                        state_shapes)
+from morphstudio.generators.base import (NEAR_MISS, LayerInfo, NoiseMode, StyleGANBase, build_for_loading,
+                                        check_state, state_shapes)
 from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_DIM, MAX_ITEMS, ConfigValueError, GeneratorConfig,
-                                           dim, layer_count, mapping_param_count, resolution, setting, show, take)
+                                           dim, layer_count, mapping_param_count, resolution, setting, show,
+                                           stored_values, take)
 from morphstudio.generators.layers import ACTIVATIONS, SQRT2, FullyConnectedLayer, MappingNetwork
 
 ModConvMode = Literal["auto", "fused", "unfused"]
@@ -538,16 +539,28 @@ class StyleGAN2Generator(StyleGANBase):
         return gen.eval()
 
     @classmethod
-    def expected_shapes(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None) -> dict[str, tuple]:
-        """``{official name: shape}`` of a generator with these kwargs, without allocating its weights.
+    def expected_shapes(cls, init_kwargs: Mapping[str, Any], source: str | Path | None = None,
+                        state: Mapping[str, Any] | None = None) -> dict[str, tuple]:
+        """``{official name: shape}`` of a generator with these kwargs, without writing its weights.
+
+        Args:
+            init_kwargs: The constructor's arguments.
+            source: The file, for messages.
+            state: The file's tensors: when given, a config far larger than they are is refused before anything is
+                built (as :meth:`from_state` does).
 
         Raises:
-            CheckpointError: The kwargs are invalid or out of range (checked before anything is built).
+            CheckpointError: The kwargs are invalid or out of range, or far larger than ``state`` (checked before
+                anything is built).
         """
         config = StyleGAN2Config.from_kwargs(init_kwargs, source)
-        with torch.device("meta"):
-            gen = cls(config)
-        return state_shapes(gen)
+        if state is not None and config.param_count() > NEAR_MISS * stored_values(state):
+            config.check_fits(state, source)  # names what does not fit
+            raise CheckpointError(source, f"the settings describe {config.param_count():,} values but the file holds "
+                                          f"{stored_values(state):,}")
+        # Built as for loading (uninitialised CPU memory that is never written, so never paged in) rather than on
+        # the meta device, whose first arithmetic imports torch._dynamo (2 s of a rosinality load).
+        return state_shapes(build_for_loading(lambda: cls(config)))
 
     def _with_derived_buffers(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` plus the config's FIR filter for every ``resample_filter`` buffer it leaves out."""

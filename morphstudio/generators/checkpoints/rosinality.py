@@ -256,7 +256,7 @@ def _check_shapes(init_kwargs: dict[str, Any], state: dict[str, torch.Tensor], n
     from morphstudio.generators.base import check_state
     from morphstudio.generators.stylegan2 import StyleGAN2Generator
 
-    expected = StyleGAN2Generator.expected_shapes(init_kwargs, path)
+    expected = StyleGAN2Generator.expected_shapes(init_kwargs, path, state)
     expected = {k: v for k, v in expected.items() if k in state or not k.endswith("resample_filter")}
     try:
         check_state(expected, state, None, what="StyleGAN2 generator")
