@@ -62,11 +62,13 @@ def load_generator(
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    # A file read here is held by nobody else: the generator takes its fresh tensors instead of copying them.
+    # A file read here is held by nobody else: the generator takes the reader's tensors instead of copying them when
+    # they are the reader's own memory (not a memory map of the file: see CheckpointData.fresh).
     if isinstance(source, CheckpointData):
         gen = build_generator(source)
     else:
-        gen = build_generator(load_checkpoint(source), adopt=True)
+        ckpt = load_checkpoint(source)
+        gen = build_generator(ckpt, adopt=ckpt.fresh)
     gen = gen.to(dev).eval().requires_grad_(False)
     if dt != torch.float32:
         gen.set_precision(dt)  # a ModelError for a precision the backend does not run

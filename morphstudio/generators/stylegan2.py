@@ -547,7 +547,8 @@ class StyleGAN2Generator(StyleGANBase):
             init_kwargs: The constructor's arguments.
             source: The file, for messages.
             state: The file's tensors: when given, a config far larger than they are is refused before anything is
-                built (as :meth:`from_state` does).
+                built (as :meth:`from_state` does), and the network is then built in CPU memory, which is fast;
+                without them it is built on the meta device, which allocates nothing but is slow the first time.
 
         Raises:
             CheckpointError: The kwargs are invalid or out of range, or far larger than ``state`` (checked before
@@ -558,8 +559,12 @@ class StyleGAN2Generator(StyleGANBase):
             config.check_fits(state, source)  # names what does not fit
             raise CheckpointError(source, f"the settings describe {config.param_count():,} values but the file holds "
                                           f"{stored_values(state):,}")
-        # Built as for loading (uninitialised CPU memory that is never written, so never paged in) rather than on
-        # the meta device, whose first arithmetic imports torch._dynamo (2 s of a rosinality load).
+        if state is None:
+            # Nothing bounds the size here: build on the meta device, which allocates nothing (its first arithmetic
+            # imports torch._dynamo, ~2 s, so file readers pass their tensors instead).
+            with torch.device("meta"):
+                return state_shapes(cls(config))
+        # Bounded by the file above: built as for loading (uninitialised CPU memory, mostly never written).
         return state_shapes(build_for_loading(lambda: cls(config)))
 
     def _with_derived_buffers(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

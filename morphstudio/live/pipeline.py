@@ -264,9 +264,11 @@ class LivePipeline:
         except BaseException as exc:  # handed to the main thread, which re-raises it
             self._fail(exc)
         finally:
-            if hasattr(frames, "close"):  # stop the file's ffmpeg or release the camera now, not at collection
-                frames.close()
-            self._end(out)
+            try:
+                if hasattr(frames, "close"):  # stop the file's ffmpeg or release the camera now, not at collection
+                    frames.close()
+            finally:
+                self._end(out)  # whatever closing did: the stages after must hear the end
 
     def _align(self, inp: queue.Queue | LatestSlot, out: queue.Queue | LatestSlot) -> None:
         try:

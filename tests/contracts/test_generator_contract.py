@@ -231,6 +231,39 @@ def test_loaded_generators_own_their_tensors(real_case: Case) -> None:
 
 
 @pytest.mark.parametrize("real_case", REAL, indirect=True)
+def test_a_loaded_generator_does_not_change_when_its_file_is_rewritten_in_place(real_case: Case,
+                                                                              tmp_path: Path) -> None:
+    """A CPU generator owns its weights: overwriting the checkpoint file in place (``cp`` over it, ``rsync
+    --inplace``) after loading changes nothing it draws (safetensors hands out slices of a memory map of the file,
+    which must be copied, not adopted)."""
+    import shutil
+
+    assert real_case.source is not None
+    if real_case.source.startswith("builtin:"):
+        from morphstudio.generators.checkpoints import BUILTIN_DIR
+
+        src = BUILTIN_DIR / f"{real_case.source.split(':', 1)[1]}.safetensors"
+    else:
+        src = Path(real_case.source)
+    copy = tmp_path / src.name
+    shutil.copyfile(src, copy)
+    for side in (src.parent / f"{src.stem}.json", src.parent / "config.json"):  # a plain file's config beside it
+        if side.is_file():
+            shutil.copyfile(side, tmp_path / side.name)
+    gen = _load(copy)
+    ws = first_ws(gen, 2)
+    with torch.no_grad():
+        before = gen.synthesis(ws, noise_mode="const").clone()
+    size = copy.stat().st_size
+    with open(copy, "r+b") as f:  # same size, new bytes over the second half (the tensor data)
+        f.seek(size // 2)
+        f.write(np.random.default_rng(0).integers(0, 256, size - size // 2, dtype=np.uint8).tobytes())
+    with torch.no_grad():
+        after = gen.synthesis(ws, noise_mode="const")
+    assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("real_case", REAL, indirect=True)
 def test_config_json_round_trip_and_parameter_count(real_case: Case) -> None:
     gen = real_case.gen
     cls = type(gen.config)

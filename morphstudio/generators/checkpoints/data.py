@@ -22,6 +22,10 @@ class CheckpointData:
         format: What the file was, for ``inspect`` (e.g. ``"nvidia-pkl (stylegan2-ada-pytorch)"``).
         path: Where it came from (``builtin:NAME`` for shipped models).
         extra: Anything else worth reporting (e.g. which other networks the snapshot held).
+        fresh: The reader made every tensor of ``state`` in ordinary memory of its own (the pickle readers and
+            ``torch.load`` do), so a generator built from it may take them instead of copying. Not safetensors:
+            its tensors are slices of a memory map of the file, which a file rewritten in place would change under
+            a loaded model.
     """
 
     family: str
@@ -30,3 +34,4 @@ class CheckpointData:
     format: str
     path: str
     extra: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False

@@ -77,6 +77,7 @@ def read_nvidia_pickle(obj: Any, path: Path) -> CheckpointData:
         format=f"nvidia-pkl ({repo})",
         path=str(path),
         extra={"networks": held or ["Generator"], "used": used, "notes": notes, "source_repo": repo},
+        fresh=True,  # every tensor was materialised from the pickle's bytes into its own memory
     )
 
 

@@ -95,7 +95,8 @@ def read_rosinality(path: str | Path) -> CheckpointData:
         extra["w_avg"] = f"estimated: mean of {W_AVG_SAMPLES} mapped z (the file has no latent_avg)"
     kind = "training checkpoint" if ("g" in obj or "args" in obj) else "g_ema"
     return CheckpointData(family="stylegan2", init_kwargs=init_kwargs, state=state,
-                          format=f"rosinality .pt ({kind})", path=str(path), extra=extra)
+                          format=f"rosinality .pt ({kind})", path=str(path), extra=extra,
+                          fresh=True)  # torch.load (no mmap) and the renaming give tensors of its own
 
 
 def _load(path: Path) -> Any:

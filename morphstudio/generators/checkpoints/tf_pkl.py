@@ -68,6 +68,7 @@ def read_tf_pickle(obj: Any, path: Path) -> CheckpointData:
         path=str(path),
         extra={"networks": [str(n.tf_state.get("name", "?")) for n in (obj if isinstance(obj, tuple) else (obj,))],
                "used": used, "notes": [], "source_repo": "stylegan2 (tensorflow)"},
+        fresh=True,  # converted from numpy copies of the pickle's arrays
     )
 
 
