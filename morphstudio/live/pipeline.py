@@ -32,6 +32,7 @@ from morphstudio.live.capture import CameraLost, Frame, LatestSlot
 from morphstudio.live.edits import LiveEdits
 from morphstudio.live.smoothing import OneEuroFilter
 from morphstudio.sinks.base import Sink, StreamInfo
+from morphstudio.sinks.tee import TeeSink
 from morphstudio.sinks.window import PreviewClosed
 
 log = logging.getLogger(__name__)
@@ -373,16 +374,10 @@ class LivePipeline:
         aborted (partial output deleted) only when a stage fails.
         """
         info = StreamInfo(width=self.source.width, height=self.source.height, fps=self.source.fps)
-        opened: list[Sink] = []
-        try:
-            for s in self.sinks:
-                s.open(info)
-                opened.append(s)
-        except BaseException:
-            # e.g. no virtual-camera device: the recording already started must not stay behind half-written
-            for s in opened:
-                s.abort()
-            raise
+        # One fan-out sink: opening aborts the sinks already opened if a later one fails (e.g. no virtual-camera
+        # device: the recording already started must not stay behind half-written); closing closes them all.
+        out = TeeSink(self.sinks)
+        out.open(info)
         # In real time a frame waiting in a queue only gets older: one slot per stage keeps the latency at the
         # stages' own cost; file mode buffers a few so a slow frame in one stage does not idle the others.
         qs = 1 if self.realtime else self.queue_size
@@ -405,8 +400,7 @@ class LivePipeline:
         ok = False
         try:
             while (work := self._get(q_out)) is not _END:
-                for s in opened:
-                    s.write(work.frame.index, work.output[None])
+                out.write(work.frame.index, work.output[None])
                 self.stats.latencies.append(time.perf_counter() - work.frame.t_capture)
                 self.stats.frames_out += 1
                 self.stats.faces += work.generated is not None
@@ -428,11 +422,9 @@ class LivePipeline:
             self.stats.seconds = time.perf_counter() - t0
             self.stats.dropped = sum(q.dropped for q in (first, q_gen) if isinstance(q, LatestSlot))
             if ok:
-                for s in opened:
-                    s.close()
+                out.close()
             else:
-                for s in opened:
-                    s.abort()
+                out.abort()
         if self._errors:
             raise self._errors[0]
         return self.stats
