@@ -125,13 +125,7 @@ class Generator(nn.Module, ABC):
             ModelError: A setting this backend does not implement.
         """
         config = cls.config_class.from_kwargs(init_kwargs, source)
-        try:
-            config.check_fits(state, source)
-        except CheckpointError:
-            # A near miss (settings a little off for these weights) is diagnosed precisely by the shape check,
-            # which also runs before any storage is allocated; an absurd config is refused here, by formula.
-            if config.param_count() > NEAR_MISS * stored_values(state):
-                raise
+        refuse_oversized(config, state, source)
         return cls._from_config_state(config, state, source, adopt=adopt)
 
     @classmethod
@@ -360,6 +354,20 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 
 
 M = TypeVar("M", bound=nn.Module)
+
+
+def refuse_oversized(config: Any, state: Mapping[str, Any], source: str | Path | None) -> None:
+    """Raise :class:`CheckpointError` when ``config`` describes far more values than ``state`` holds.
+
+    Checked by formula before anything is built, so a few hostile numbers in a file cannot make a constructor
+    allocate gigabytes. A near miss (settings a little off for these weights) passes: the shape check, which also
+    runs before any storage is allocated, names the tensor that does not fit.
+    """
+    try:
+        config.check_fits(state, source)
+    except CheckpointError:
+        if config.param_count() > NEAR_MISS * stored_values(state):
+            raise
 
 
 class _NoRandomInit(TorchFunctionMode):

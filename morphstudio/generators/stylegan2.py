@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from morphstudio.errors import CheckpointError, ModelError
-from morphstudio.generators.base import (NEAR_MISS, LayerInfo, NoiseMode, StyleGANBase, build_for_loading,
-                                        check_state, state_shapes)
+from morphstudio.generators.base import (LayerInfo, NoiseMode, StyleGANBase, build_for_loading, check_state,
+                                        refuse_oversized, state_shapes)
 from morphstudio.generators.config import (MAX_CHANNEL_BASE, MAX_DIM, MAX_ITEMS, ConfigValueError, GeneratorConfig,
-                                           dim, layer_count, mapping_param_count, resolution, setting, show,
-                                           stored_values, take)
+                                           dim, layer_count, mapping_param_count, resolution, setting, show, take)
 from morphstudio.generators.layers import ACTIVATIONS, SQRT2, FullyConnectedLayer, MappingNetwork
 
 ModConvMode = Literal["auto", "fused", "unfused"]
@@ -555,16 +554,13 @@ class StyleGAN2Generator(StyleGANBase):
                 anything is built).
         """
         config = StyleGAN2Config.from_kwargs(init_kwargs, source)
-        if state is not None and config.param_count() > NEAR_MISS * stored_values(state):
-            config.check_fits(state, source)  # names what does not fit
-            raise CheckpointError(source, f"the settings describe {config.param_count():,} values but the file holds "
-                                          f"{stored_values(state):,}")
         if state is None:
             # Nothing bounds the size here: build on the meta device, which allocates nothing (its first arithmetic
             # imports torch._dynamo, ~2 s, so file readers pass their tensors instead).
             with torch.device("meta"):
                 return state_shapes(cls(config))
-        # Bounded by the file above: built as for loading (uninitialised CPU memory, mostly never written).
+        refuse_oversized(config, state, source)
+        # Bounded by the file: built as for loading (uninitialised CPU memory, mostly never written).
         return state_shapes(build_for_loading(lambda: cls(config)))
 
     def _with_derived_buffers(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
