@@ -168,6 +168,16 @@ def test_watch_rerenders_on_change_and_survives_scene_errors(capsys: pytest.Capt
     assert n >= 4 and FakeWindow.shown == list(range(n)) * 2  # ... and the watch went on: versions 1 and 3 played
 
 
+@pytest.mark.parametrize("extra", [["--resume"], ["--dry-run"], ["--ray"], ["--jobs", "2"],
+                                   ["--workers", "2", "--resume"]])
+def test_watch_refuses_options_it_would_ignore(capsys: pytest.CaptureFixture, extra: list[str]) -> None:
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "--watch", *extra, "-q")
+    assert rc == 2 and err.startswith("error: --watch: cannot be combined with")
+    for flag in extra:
+        if flag.startswith("--"):
+            assert flag in err
+
+
 def test_unwritable_and_folder_outputs(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -78,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
     if args.watch:
         from morphstudio.commands.watch import watch_preview
 
+        # Options the watch loop would otherwise drop without a word: it renders to a window, on this machine.
+        ignored = [flag for flag, given in (("--resume", args.resume), ("--dry-run", args.dry_run),
+                                            ("--ray", args.ray is not None), ("--workers", args.workers is not None),
+                                            ("--jobs", args.jobs is not None)) if given]
+        if ignored:
+            raise RenderError(f"--watch: cannot be combined with {', '.join(ignored)} (it previews in a window, "
+                              "re-rendering on this machine; drop --watch to write the video)")
+
         if args.output:
             print("note: --watch previews in a window; the video file is not written", file=sys.stderr)
         return watch_preview(args, common)
