@@ -130,7 +130,10 @@ def test_several_encoders_share_the_cores(monkeypatch: pytest.MonkeyPatch, tmp_p
     to ffmpeg's own choice."""
     monkeypatch.setenv("MORPHSTUDIO_CACHE", str(tmp_path / "cache"))
     fake = FakeMeasure(BIG, 0.01).install(monkeypatch)
-    monkeypatch.setattr(planmod.os, "cpu_count", lambda: 8)
+    # The cores this process may use (its affinity, as taskset or a container sets it), not the machine's.
+    monkeypatch.setattr(planmod.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(planmod, "usable_cores", lambda: 8)
+    assert planmod.default_jobs() == 4
     gen = TinyGen(resolution=16).eval()
     out = OutputSettings(path=str(tmp_path / "o.mkv"), codec="ffv1", size=16, fps=24, segment_seconds=0.5)
     two = plan_render(gen, 48, 24.0, out, jobs=2)

@@ -697,8 +697,8 @@ class RenderPlan:
 
 
 def default_jobs() -> int:
-    """Encoders at once: half the cores (the other half generate), at least 1."""
-    return max(1, (os.cpu_count() or 2) // 2)
+    """Encoders at once: half the usable cores (the other half generate), at least 1."""
+    return max(1, usable_cores() // 2)
 
 
 def plan_render(
@@ -761,5 +761,5 @@ def plan_render(
         bs = batch if batch is not None else auto_batch_size(generator, width, height, dtype)
     bs = max(1, min(bs, len(rng)))
     # Several encoders at once share the cores; a single one is left to ffmpeg's own choice.
-    encoder_threads = max(1, (os.cpu_count() or 2) // n_jobs) if n_jobs > 1 else None
+    encoder_threads = max(1, usable_cores() // n_jobs) if n_jobs > 1 else None
     return RenderPlan(rng, fps, width, height, bs, dtype, device, out, segs, n_jobs, threads, encoder_threads, why)
