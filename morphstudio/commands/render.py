@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="output file (.mp4/.mkv/.mov/.webm/.gif) or folder (png)")
     p.add_argument("--codec", metavar="C", help=f"one of {', '.join(CODEC_CHOICES)} (default: the scene's)")
     p.add_argument("--crf", metavar="Q", help="quality (lower is better; default: the codec's)")
-    p.add_argument("--jobs", metavar="J", help="segment encoders at once (default: half the CPU cores)")
+    p.add_argument("--jobs", metavar="J", help="segment encoders at once (default: half the usable CPU cores)")
     add_threads_argument(p)
     p.add_argument("--recalibrate", action="store_true",
                    help="measure this machine's generator and encoder costs again, even if cached (e.g. after a "
