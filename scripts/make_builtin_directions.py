@@ -3,13 +3,13 @@
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/make_builtin_directions.py --samples 16000
 
-(last run: 2026-12-01, with the expression labels on the 3-D mesh: 11 min 47 s wall on the shared 2-core machine
-while it was busy, labelling the 16,000 faces 692 s of it, the cross-validated fits and the grids 15 s; the run
-before, on the image-plane labels, took 18 min 22 s. That rerun changed only smile, mouth_open and eyes_open: the
-other four labels are measured as before, so their fits came out identical and their files were kept.)
+(last run: 2026-12-01, with the geometry read on each face and its mirror: 8 min 52 s wall on the shared 2-core
+machine, labelling the 16,000 faces 508 s of it. It changed the five geometry directions (smile, mouth_open,
+eyes_open, yaw, pitch: cosines 0.992-1.000 with the previous files, held-out R² up by 0.003-0.05); age and gender
+came out the same but for float rounding and kept their files.)
 
-Seeds 0..N-1 are labelled once with the "all" labeller (mediapipe geometry + dlib age/gender, the latter averaged
-over each chip and its mirror). Then, per label, the method is chosen by 5-fold cross-validation among ridge
+Seeds 0..N-1 are labelled once with the "all" labeller (mediapipe geometry + dlib age/gender, both averaged over
+each face and its mirror). Then, per label, the method is chosen by 5-fold cross-validation among ridge
 regressions (penalty 1, 10, 100, 1000), logistic regression and linear SVM on the top/bottom 30 %, and the mean
 difference: the criterion is the correlation, on each fold's unseen faces, between the projection ``w . n`` and the
 label, which every method has (R² and accuracy are not comparable). The winner is refitted on all faces with the
@@ -67,12 +67,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--samples", type=int, default=16000)
     ap.add_argument("--method", default="auto", help="auto (chosen per label by cross-validation) or one method")
+    ap.add_argument("--labels-cache", type=Path, metavar="NPZ",
+                    help="keep the labelled samples in this file and reuse them when it exists (to refit or redraw "
+                         "the grids without labelling again; delete it after changing a labeller)")
     args = ap.parse_args()
     t0 = time.perf_counter()
 
     gen = load_generator(MODEL, device="cpu")
     labeller = get_labeller("all")
-    ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=0)
+    if args.labels_cache is not None and args.labels_cache.exists():
+        with np.load(args.labels_cache) as cached:
+            ws, y, skipped = cached["ws"], cached["labels"], int(cached["skipped"])
+        if int(len(y) + skipped) != args.samples:
+            raise SystemExit(f"{args.labels_cache} holds {len(y) + skipped} samples, not --samples {args.samples}")
+    else:
+        ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=0)
+        if args.labels_cache is not None:
+            np.savez(args.labels_cache, ws=ws, labels=y, skipped=skipped)
     print(f"{len(y)} faces labelled, {skipped} skipped (no face found), {time.perf_counter() - t0:.0f} s")
     names = [i.name for i in labeller.labels]
     out = dirs.SHIPPED_DIR / "dcgan-faces64"

@@ -75,6 +75,48 @@ def test_mirror_flips_yaw_and_roll_and_keeps_the_rest(photo, request, geometry) 
     assert abs(s[col(geometry, "face_x")] - (1 - m[col(geometry, "face_x")])) < 0.02
 
 
+@pytest.mark.parametrize("photo", ["astronaut", "generated"])
+def test_mirrored_image_gets_exactly_the_mirrored_labels(photo, request, geometry) -> None:
+    """The default reads each image and its mirror and averages them (yaw, roll, face_x mirrored back): the mean of
+    two single readings, so a mirrored image gets the same numbers with yaw, roll and face_x mirrored."""
+    from morphstudio.edit.labels.geometry import GeometryLabeller
+
+    img = request.getfixturevalue(photo)
+    s, m = geometry(np.stack([img, mirror(img)]))
+    odd = {col(geometry, "yaw"), col(geometry, "roll")}
+    for c, info in enumerate(geometry.labels):
+        if c in odd:
+            expected = -s[c]
+        elif info.name == "face_x":
+            expected = 1.0 - s[c]
+        else:
+            expected = s[c]
+        assert m[c] == pytest.approx(expected, abs=1e-12), info.name
+    once = GeometryLabeller(mirror=False)
+    a, b = once(np.stack([img, mirror(img)]))
+    # Each single reading on its own is not mirror-symmetric (mediapipe's mesh is not) ...
+    assert abs(a[col(geometry, "smile")] - b[col(geometry, "smile")]) > 1e-6
+    # ... and the default is their mean, b's mirrored labels mapped back by hand.
+    back = b.copy()
+    back[sorted(odd)] = -b[sorted(odd)]
+    back[col(geometry, "face_x")] = 1.0 - b[col(geometry, "face_x")]
+    np.testing.assert_allclose(s, (a + back) / 2, atol=1e-12)
+
+
+def test_a_face_found_in_only_one_reading_keeps_that_reading(astronaut, monkeypatch) -> None:
+    """Where mediapipe finds the face in the image but not in its mirror (or the other way), that one reading is
+    the label, not NaN (the face is there) and not half of it."""
+    from morphstudio.edit.labels import mesh
+    from morphstudio.edit.labels.geometry import GeometryLabeller
+
+    once = GeometryLabeller(mirror=False)(astronaut)[0]
+    real = mesh.find_faces
+    flipped = np.ascontiguousarray(astronaut[:, ::-1])
+    monkeypatch.setattr(mesh, "find_faces",
+                        lambda imgs: [None if np.array_equal(i, flipped) else f for i, f in zip(imgs, real(imgs))])
+    np.testing.assert_allclose(GeometryLabeller()(astronaut)[0], once, atol=1e-12)
+
+
 def test_generated_face_turned_to_the_left_has_negative_yaw(generated, geometry) -> None:
     # seed 16's nose points to the image's left (its image-right eye is twice as far from the nose as the other):
     # yaw is documented positive toward the image's right.
@@ -92,8 +134,9 @@ def test_astronaut_values_are_plausible(astronaut, geometry) -> None:
     assert abs(s[col(geometry, "yaw")]) < 10 and abs(s[col(geometry, "roll")]) < 10
     # Her face is in the upper middle of the photo.
     assert 0.3 < s[col(geometry, "face_x")] < 0.6 and 0.1 < s[col(geometry, "face_y")] < 0.4
-    # The values the README's `morphstudio score` example documents (3-D mesh measures).
-    for name, documented in (("smile", 0.487), ("smile_lift", 0.122), ("mouth_open", 0.142), ("eyes_open", 0.284)):
+    # The values the README's `morphstudio score` example documents (3-D mesh measures, the photo and its mirror
+    # averaged).
+    for name, documented in (("smile", 0.487), ("smile_lift", 0.124), ("mouth_open", 0.149), ("eyes_open", 0.272)):
         assert abs(s[col(geometry, name)] - documented) < 0.01, (name, s[col(geometry, name)])
 
 
