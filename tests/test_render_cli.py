@@ -178,6 +178,30 @@ def test_watch_refuses_options_it_would_ignore(capsys: pytest.CaptureFixture, ex
             assert flag in err
 
 
+def test_watch_passes_threads_and_recalibrate_and_names_unused_output_options(
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from morphstudio.commands import watch
+    from morphstudio.rendering import renderer
+
+    seen: dict = {}
+
+    def fake_watch(args, common, **_):  # the loop itself is tested above; here: what render hands it
+        seen["common"] = common
+        import morphstudio
+
+        scene = morphstudio.load_scene(SMALL)
+        monkeypatch.setattr(renderer, "render_scene", lambda *a, **kw: seen.setdefault("kw", kw))
+        watch.render_to_window(scene, args, common, type("W", (), {"scale": 1.0})())
+        return 0
+
+    monkeypatch.setattr(watch, "watch_preview", fake_watch)
+    rc, _, err = run_cli(capsys, "render", str(SMALL), "--watch", "--threads", "1", "--recalibrate",
+                         "--codec", "ffv1", "-q")
+    assert rc == 0 and seen["common"]["threads"] == 1
+    assert seen["kw"]["threads"] == 1 and seen["kw"]["recalibrate"] is True
+    assert "no video is written, so --codec is not used" in err
+
+
 def test_unwritable_and_folder_outputs(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -86,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
             raise RenderError(f"--watch: cannot be combined with {', '.join(ignored)} (it previews in a window, "
                               "re-rendering on this machine; drop --watch to write the video)")
 
-        if args.output:
-            print("note: --watch previews in a window; the video file is not written", file=sys.stderr)
-        return watch_preview(args, common)
+        unused = [flag for flag, given in (("-o", args.output), ("--codec", args.codec is not None),
+                                           ("--crf", args.crf is not None)) if given]
+        if unused:
+            print(f"note: --watch previews in a window; no video is written, so {', '.join(unused)} "
+                  f"{'is' if len(unused) == 1 else 'are'} not used", file=sys.stderr)
+        return watch_preview(args, {**common, "threads": threads})
 
     scene = load(args, common["fps"])
     override: dict[str, Any] = {"path": args.output, "size": common["size"], "crf": crf, "label": "-o/--output"}
