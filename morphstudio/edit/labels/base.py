@@ -70,7 +70,8 @@ class MeshLabeller:
     """What the built-in labellers share: find the largest face of each image with mediapipe's mesh, then score it.
 
     Subclasses set ``labels`` and implement :meth:`label_faces`; :class:`CombinedLabeller` calls that directly with
-    one mesh pass shared by all of them. mediapipe is imported on the first call, not with this module.
+    one mesh pass shared by all of them (the geometry labeller makes a second one, on the mirror image). mediapipe
+    is imported on the first call, not with this module.
     """
 
     labels: tuple[LabelInfo, ...] = ()
@@ -88,7 +89,8 @@ class MeshLabeller:
 
 
 class CombinedLabeller:
-    """Several built-in labellers side by side, sharing one face-mesh pass per image.
+    """Several built-in labellers side by side, sharing one face-mesh pass per image (the geometry labeller adds
+    its mirror pass).
 
     Args:
         parts: Labellers with a ``label_faces(images, faces)`` method (the built-in ones).

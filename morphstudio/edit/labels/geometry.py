@@ -188,12 +188,23 @@ class GeometryLabeller(MeshLabeller):
         out = self._read(images, faces)
         if not self.mirror:
             return out
-        from morphstudio.edit.labels.mesh import find_faces
+        from morphstudio.edit.labels.mesh import largest_face, matching_face
 
         flipped = np.ascontiguousarray(images[:, :, ::-1])
-        back = unmirror(self._read(flipped, find_faces(flipped)))
+        w = images.shape[2]
+        mirrored: list[FaceLandmarks | None] = []
+        for img, face in zip(flipped, faces):
+            if face is None:
+                mirrored.append(largest_face(img))
+            else:
+                # The same face in the mirror, not the mirror's own largest: with two faces of about the same
+                # size, the two readings could otherwise be of two people.
+                x0, y0, x1, y1 = face.box
+                mirrored.append(matching_face(img, (w - x1, y0, w - x0, y1)))
+        back = unmirror(self._read(flipped, mirrored))
         # Where mediapipe found the face in only one of the two, that reading stands alone: a mirrored image then
-        # still gets the mirrored labels, as it finds the same faces the other way round.
+        # still gets the mirrored labels, as it finds the same faces the other way round. This is per label: if
+        # solvePnP fails in one reading only, the pose comes from the other and the expressions are averaged.
         return np.where(np.isnan(out), back, np.where(np.isnan(back), out, 0.5 * (out + back)))
 
     def _read(self, images: np.ndarray, faces: list[FaceLandmarks | None]) -> np.ndarray:
