@@ -102,7 +102,6 @@ def main() -> None:
         se = ok.std(0, ddof=1) / np.sqrt(len(ok))
         return float(np.mean(se[mask]) * np.sqrt(2.0 / np.pi))
 
-    rng = np.random.default_rng(0)
 
     cos = cosines(units)
     print(f"{args.model}: {len(names)} shipped directions, {args.faces} held-out faces (seeds {args.first_seed} up),"
@@ -134,6 +133,7 @@ def main() -> None:
         mask = np.arange(len(names)) != k
         cb, ca = np.mean(np.abs(before[mask])), np.mean(np.abs(after[mask]))
         boot = []
+        rng = np.random.default_rng(k)  # one stream per direction: --only gives the same interval as a full run
         for _ in range(args.bootstrap):
             pick = rng.integers(0, len(base), len(base))
             b = np.mean(np.abs(slopes(per_before[pick])[mask]))

@@ -32,6 +32,8 @@ import numpy as np
 NAMES = ("smile", "mouth_open", "eyes_open", "yaw", "pitch", "age", "gender")
 MODEL = "builtin:dcgan-faces64"
 ROOT = Path(__file__).resolve().parents[1]
+LABELLER_TAG = "all: geometry on the 3-D mesh, image and mirror averaged; age-gender mirror-averaged"
+"""What ``--labels-cache`` files record of the labeller; change it whenever a labeller's readings change."""
 
 
 CANDIDATES: dict[str, tuple[str, dict[str, float]]] = {
@@ -75,17 +77,27 @@ def main() -> None:
 
     gen = load_generator(MODEL, device="cpu")
     labeller = get_labeller("all")
-    if args.labels_cache is not None and args.labels_cache.exists():
-        with np.load(args.labels_cache) as cached:
+    names = [i.name for i in labeller.labels]
+    cache = args.labels_cache
+    if cache is not None and cache.suffix != ".npz":
+        raise SystemExit(f"--labels-cache {cache}: give a .npz file name (numpy would add the suffix on saving and "
+                         "never find the file again)")
+    if cache is not None and cache.exists():
+        with np.load(cache) as cached:
             ws, y, skipped = cached["ws"], cached["labels"], int(cached["skipped"])
+            tag = str(cached["labeller"]) if "labeller" in cached.files else "not recorded"
+            cached_names = [str(n) for n in cached["label_names"]] if "label_names" in cached.files else []
+        if tag != LABELLER_TAG or cached_names != names:
+            raise SystemExit(f"{cache} was labelled by another labeller ({tag!r}, labels {cached_names}); "
+                             f"this one is {LABELLER_TAG!r}: delete the file to label again")
         if int(len(y) + skipped) != args.samples:
-            raise SystemExit(f"{args.labels_cache} holds {len(y) + skipped} samples, not --samples {args.samples}")
+            raise SystemExit(f"{cache} holds {len(y) + skipped} samples, not --samples {args.samples}")
+        print(f"{len(y)} labelled faces read from {cache}")
     else:
         ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=0)
-        if args.labels_cache is not None:
-            np.savez(args.labels_cache, ws=ws, labels=y, skipped=skipped)
+        if cache is not None:
+            np.savez(cache, ws=ws, labels=y, skipped=skipped, labeller=LABELLER_TAG, label_names=np.array(names))
     print(f"{len(y)} faces labelled, {skipped} skipped (no face found), {time.perf_counter() - t0:.0f} s")
-    names = [i.name for i in labeller.labels]
     out = dirs.SHIPPED_DIR / "dcgan-faces64"
     out.mkdir(parents=True, exist_ok=True)
     grids = ROOT / "docs" / "directions"
