@@ -18,7 +18,7 @@ Each image is read twice, as is and mirrored, and the readings averaged with yaw
 mirror-symmetric: on the built-in model's faces a single reading of smile is largest with the head turned 4 degrees
 to one side, and on the mirror images 2 degrees to the other, so a head turn read as a change of smile. With the
 two averaged, the conditional yaw boundary's drag on the other labels fell from 0.46-0.48 of the plain yaw
-direction's (two sets of 400 held-out faces) to 0.33-0.39 (three sets; ``bench/directions.py``).
+direction's (two sets of 400 held-out faces) to 0.33-0.38 (three sets; ``bench/directions.py``).
 
 Head pose comes from ``cv2.solvePnP`` on ten stable landmarks against :data:`TEMPLATE_MM`, a generic adult head
 built from anthropometric averages (Farkas' adult norms, rounded: eye corners 90 mm apart outside and 32 mm
