@@ -18,7 +18,6 @@ from typing import Any
 
 from morphstudio.commands.scene_args import add_scene_options, load, parse_common, parse_int
 from morphstudio.errors import RenderError
-from morphstudio.rendering.plan import add_threads_argument, parse_threads
 from morphstudio.formats import CODECS as CODEC_CHOICES
 from morphstudio.formats import CRF_MAX as MAX_CRF
 
@@ -38,7 +37,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--codec", metavar="C", help=f"one of {', '.join(CODEC_CHOICES)} (default: the scene's)")
     p.add_argument("--crf", metavar="Q", help="quality (lower is better; default: the codec's)")
     p.add_argument("--jobs", metavar="J", help="segment encoders at once (default: half the usable CPU cores)")
-    add_threads_argument(p)
     p.add_argument("--recalibrate", action="store_true",
                    help="measure this machine's generator and encoder costs again, even if cached (e.g. after a "
                         "calibration on a busy machine; --dry-run shows when and under what load it was measured)")
@@ -74,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise RenderError(f"--codec: expected one of {', '.join(CODEC_CHOICES)}, got {args.codec!r}")
     crf = parse_int(args.crf, "--crf", minimum=0, maximum=MAX_CRF)
     jobs = parse_int(args.jobs, "--jobs")
-    threads = parse_threads(args.threads)
+    threads = common["threads"]
     if args.watch:
         from morphstudio.commands.watch import watch_preview
 
@@ -91,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if unused:
             print(f"note: --watch previews in a window; no video is written, so {', '.join(unused)} "
                   f"{'is' if len(unused) == 1 else 'are'} not used", file=sys.stderr)
-        return watch_preview(args, {**common, "threads": threads})
+        return watch_preview(args, common)
 
     scene = load(args, common["fps"])
     override: dict[str, Any] = {"path": args.output, "size": common["size"], "crf": crf, "label": "-o/--output"}

@@ -15,6 +15,7 @@ from typing import Any
 from morphstudio.commands import DEVICE_HELP
 from morphstudio.errors import RenderError
 from morphstudio.formats import MAX_FPS, PRECISIONS, size_problem
+from morphstudio.rendering.plan import add_threads_argument, parse_threads
 
 
 
@@ -30,6 +31,7 @@ def add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="M", help="use this model instead of the scene's (path or builtin:NAME)")
     p.add_argument("--size", metavar="WxH", help="output size, e.g. 640x360 or 256 (default: the scene's)")
     p.add_argument("--fps", metavar="F", help="frames per second (default: the scene's)")
+    add_threads_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -84,6 +86,7 @@ def parse_common(args: argparse.Namespace) -> dict[str, Any]:
         "size": parse_size(args.size),
         "fps": fps,
         "precision": args.precision.lower() if args.precision else None,
+        "threads": parse_threads(args.threads),
     }
 
 

@@ -41,8 +41,7 @@ def render_to_window(scene: Any, args: argparse.Namespace, common: dict[str, Any
     Args:
         scene: The loaded scene.
         args: Parsed command line (frames, quiet).
-        common: Values from :func:`~morphstudio.commands.scene_args.parse_common`, and ``threads`` (torch's CPU
-            threads, ``None`` to plan them) where the command has ``--threads``.
+        common: Values from :func:`~morphstudio.commands.scene_args.parse_common`.
         window: The :class:`~morphstudio.sinks.window.WindowSink` to show frames in.
         low: Half size.
         should_stop: Polled between batches; ``True`` ends the render early (the file changed).
@@ -58,7 +57,7 @@ def render_to_window(scene: Any, args: argparse.Namespace, common: dict[str, Any
     window.scale = preview_scale(out, scene.generator().resolution)
     return render_scene(scene, output=out,
                         frames=args.frames, batch=common["batch"], precision=common["precision"], sinks=[window],
-                        progress=not args.quiet, should_stop=should_stop, threads=common.get("threads"),
+                        progress=not args.quiet, should_stop=should_stop, threads=common["threads"],
                         recalibrate=bool(getattr(args, "recalibrate", False)))
 
 

@@ -606,7 +606,7 @@ def plan_torch_threads(generator: Any, batch: int = 1, threads: int | None = Non
 
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
-    """``--threads N`` on ``render``, ``project`` and ``encoder train``."""
+    """``--threads N`` on ``render`` and ``preview`` (their shared options), ``project`` and ``encoder train``."""
     p.add_argument("--threads", metavar="N", default=None, help=THREADS_HELP)
 
 
