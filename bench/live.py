@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import morphstudio
+from _usage import cpu_seconds  # bench/_usage.py
 from morphstudio.faces.align import crop_params_for
 from morphstudio.faces.encoder import EncoderConfig, LatentEncoder, resolve_encoder
 from morphstudio.faces.synthetic import compose_photo, generate_faces
@@ -131,14 +132,6 @@ def decode_ms(clip: Path) -> float:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     n = FileSource(clip).info.duration * FPS
     return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / max(n, 1) * 1000
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the ffmpeg decoders and encoders)."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run(clip: Path, G: Any, enc: Any, edits: LiveEdits, sinks: list[Any], realtime: bool, batch: int,

@@ -33,10 +33,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _usage import cpu_seconds  # bench/_usage.py
 from morphstudio.api import load_scene
 from morphstudio.generators import Generator, to_uint8
 from morphstudio.rendering.batcher import resize_uint8
 from morphstudio.rendering.clock import parse_frame_range, plan_segments, segment_length
+from morphstudio.rendering.plan import usable_cores
 from morphstudio.rendering.renderer import OutputSettings, plan_render, render_latents
 from morphstudio.sinks.segmented import Segment, segment_sink
 from morphstudio.rendering.worker import SinkWorker
@@ -101,14 +103,6 @@ def encoder_only(frames_u8: np.ndarray, rng: range, out: OutputSettings, fps: fl
     for wk in workers:
         wk.join()
     return len(rng) / (time.perf_counter() - t)
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the ffmpeg encoders, waited for at close)."""
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def with_cpu(fn, n_frames: int) -> tuple[float, float]:
@@ -231,7 +225,7 @@ def main() -> int:
             shared = 1 / (1 / g + 1 / e)
             print(f"end-to-end / shared-CPU bound 1/(1/g + 1/e) = {x / shared:.2f}   (bound {shared:.1f} frames/s: "
                   "generator and encoder compete for the same cores here)")
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            cores = usable_cores()
             work = cpu["generator"] + cpu["encoder"]
             print(f"CPU ms per frame: generator {cpu['generator']:.1f}, encoder {cpu['encoder']:.1f}, end-to-end "
                   f"{cpu['end-to-end']:.1f}; {cores} core(s) can do both stages' work at most "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -83,21 +84,26 @@ def main() -> None:
         raise SystemExit(f"--labels-cache {cache}: give a .npz file name (numpy would add the suffix on saving and "
                          "never find the file again)")
     if cache is not None and cache.exists():
-        with np.load(cache) as cached:
-            ws, y, skipped = cached["ws"], cached["labels"], int(cached["skipped"])
-            tag = str(cached["labeller"]) if "labeller" in cached.files else "not recorded"
-            cached_names = [str(n) for n in cached["label_names"]] if "label_names" in cached.files else []
+        try:
+            with np.load(cache) as cached:
+                ws, y, skipped = cached["ws"], cached["labels"], int(cached["skipped"])
+                tag = str(cached["labeller"]) if "labeller" in cached.files else "not recorded"
+                cached_names = [str(n) for n in cached["label_names"]] if "label_names" in cached.files else []
+        except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile) as exc:  # not ours, or damaged
+            raise SystemExit(f"--labels-cache {cache}: not a labels cache this script wrote ({exc}); delete it "
+                             "to label again") from None
         if tag != LABELLER_TAG or cached_names != names:
             raise SystemExit(f"{cache} was labelled by another labeller ({tag!r}, labels {cached_names}); "
                              f"this one is {LABELLER_TAG!r}: delete the file to label again")
         if int(len(y) + skipped) != args.samples:
             raise SystemExit(f"{cache} holds {len(y) + skipped} samples, not --samples {args.samples}")
-        print(f"{len(y)} labelled faces read from {cache}")
+        origin = f"read from {cache}"
     else:
         ws, y, skipped = sample_labels(gen, labeller, args.samples, seed=0)
         if cache is not None:
             np.savez(cache, ws=ws, labels=y, skipped=skipped, labeller=LABELLER_TAG, label_names=np.array(names))
-    print(f"{len(y)} faces labelled, {skipped} skipped (no face found), {time.perf_counter() - t0:.0f} s")
+        origin = f"{time.perf_counter() - t0:.0f} s"
+    print(f"{len(y)} faces labelled, {skipped} skipped (no face found), {origin}")
     out = dirs.SHIPPED_DIR / "dcgan-faces64"
     out.mkdir(parents=True, exist_ok=True)
     grids = ROOT / "docs" / "directions"
