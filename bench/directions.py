@@ -39,7 +39,7 @@ def main() -> None:
     from morphstudio.edit import directions as dirs
     from morphstudio.edit.disentangle import condition, cosines
     from morphstudio.edit.labels import get_labeller
-    from morphstudio.generators.base import to_uint8
+    from morphstudio.edit.grids import render_faces
     from morphstudio.generators.loading import load_generator
     from morphstudio.latent import z_from_seed
 
@@ -72,12 +72,8 @@ def main() -> None:
     def measure(unit: np.ndarray, scale: float) -> np.ndarray:
         """``[F, S, K]`` labels (shipped labels' columns) of every face at every strength."""
         ws = base[:, None] + STRENGTHS[None, :, None, None] * scale * unit.reshape(1, 1, 1, -1)
-        flat = torch.from_numpy(ws.reshape(-1, gen.num_ws, gen.w_dim)).float()
-        imgs = []
-        with torch.no_grad():
-            for i in range(0, len(flat), 64):
-                imgs.append(to_uint8(gen.synthesis(flat[i:i + 64])).numpy())
-        lab = np.asarray(labeller(np.concatenate(imgs)), np.float64)[:, cols]
+        imgs = render_faces(gen, ws.reshape(-1, gen.num_ws, gen.w_dim))
+        lab = np.asarray(labeller(imgs), np.float64)[:, cols]
         return lab.reshape(len(base), len(STRENGTHS), len(names))
 
     s_c = STRENGTHS - STRENGTHS.mean()

@@ -36,7 +36,7 @@ def main() -> None:
     from morphstudio.edit import directions as dirs
     from morphstudio.edit.labels.geometry import expression
     from morphstudio.edit.labels.mesh import find_faces
-    from morphstudio.generators.base import to_uint8
+    from morphstudio.edit.grids import render_faces
     from morphstudio.generators.loading import load_generator
     from morphstudio.latent import z_from_seed
 
@@ -49,9 +49,7 @@ def main() -> None:
     lib = dirs.library(model)
 
     def render(ws: np.ndarray) -> np.ndarray:
-        flat = torch.from_numpy(ws.reshape(-1, gen.num_ws, gen.w_dim)).float()
-        with torch.no_grad():
-            return np.concatenate([to_uint8(gen.synthesis(flat[i:i + 64])).numpy() for i in range(0, len(flat), 64)])
+        return render_faces(gen, ws.reshape(-1, gen.num_ws, gen.w_dim))
 
     def ratios(images: np.ndarray) -> np.ndarray:
         """``[N, 2, len(RATIOS)]``: image-plane and 3-D ratios of each image's face, NaN where none was found."""

@@ -26,7 +26,7 @@ def sweep_grid(generator: Any, unit: np.ndarray, scale: float, seeds: Sequence[i
         step = torch.from_numpy(np.array(u)).float().to(generator.device) * float(scale)
         for c, s in enumerate(strengths):
             img = generator.synthesis(ws + float(s) * step[None], noise_mode="const")
-            if img.shape[-1] != tile:
+            if tile is not None and img.shape[-1] != tile:
                 img = F.interpolate(img, size=(tile, tile), mode="bilinear", align_corners=False)
             faces = to_uint8(img).cpu().numpy()
             for r, face in enumerate(faces):
@@ -34,8 +34,9 @@ def sweep_grid(generator: Any, unit: np.ndarray, scale: float, seeds: Sequence[i
     return grid
 
 
-def _render(generator: Any, ws: np.ndarray, tile: int) -> np.ndarray:
-    """``[N, tile, tile, 3]`` uint8 faces of ``ws [N, num_ws, w_dim]``."""
+def render_faces(generator: Any, ws: np.ndarray, tile: int | None = None) -> np.ndarray:
+    """``[N, tile, tile, 3]`` uint8 faces of ``ws [N, num_ws, w_dim]`` (numpy), 32 at a time (``tile``: the
+    generator's own resolution when None)."""
     import torch
     import torch.nn.functional as F
 
@@ -46,7 +47,7 @@ def _render(generator: Any, ws: np.ndarray, tile: int) -> np.ndarray:
         for i in range(0, len(ws), 32):
             img = generator.synthesis(torch.from_numpy(np.array(ws[i:i + 32])).float().to(generator.device),
                                       noise_mode="const")
-            if img.shape[-1] != tile:
+            if tile is not None and img.shape[-1] != tile:
                 img = F.interpolate(img, size=(tile, tile), mode="bilinear", align_corners=False)
             out.append(to_uint8(img).cpu().numpy())
     return np.concatenate(out)
@@ -66,7 +67,7 @@ def analogy_grid(generator: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray, *,
                  tile: int = 64) -> np.ndarray:
     """The analogy grid of :func:`analogy_latents` as ``[n * tile, n * tile, 3]`` uint8."""
     ws = analogy_latents(a, b, c, n).reshape(n * n, generator.num_ws, generator.w_dim)
-    faces = _render(generator, ws, tile)
+    faces = render_faces(generator, ws, tile)
     return faces.reshape(n, n, tile, tile, 3).transpose(0, 2, 1, 3, 4).reshape(n * tile, n * tile, 3)
 
 
@@ -80,7 +81,7 @@ def latent_map(generator: Any, seeds: Sequence[int], *, method: str = "pca", siz
 
     space = generator.latent_space()
     ws = space.map_z(np.stack([z_from_seed(s, generator.z_dim) for s in seeds]), psi=psi)
-    faces = _render(generator, ws, tile)
+    faces = render_faces(generator, ws, tile)
     feats = faces.reshape(len(faces), -1).astype(np.float64) / 255.0
     if method == "tsne":
         xy = TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(seeds) - 1) / 3)), random_state=0,
